@@ -1,0 +1,1 @@
+"""Video watermark removal: decode -> detect -> track -> inpaint -> encode."""

@@ -1,0 +1,100 @@
+"""Settings read from the environment (pydantic-settings) and per-job options.
+
+Every value has an env name (the field name in upper case) so a deployment can tune
+the worker without code; `ProcessOptions` lets one job or CLI call override them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DetectorName = Literal["auto", "yolo", "static", "both"]
+InpainterName = Literal["auto", "lama", "opencv"]
+DeviceName = Literal["auto", "cpu", "cuda"]
+EncoderName = Literal["auto", "nvenc", "libx264"]
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; env names are the upper-case field names."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    yolo_model: Path | None = None
+    yolo_model_url: str | None = None
+    lama_model: Path | None = None
+    lama_model_url: str | None = None
+    model_cache_dir: Path = Path.home() / ".cache" / "watermark-worker"
+    device: DeviceName = "auto"
+    encoder: EncoderName = "auto"
+
+    yolo_batch_size: int | None = Field(default=None, ge=1)
+    inpaint_batch_size: int | None = Field(default=None, ge=1)
+    segment_frames: int | None = Field(default=None, ge=8)
+    enable_multiscale_detection: bool = True
+    multiscale_scales: list[float] = [1.0, 0.8, 1.2]
+    yolo_confidence: float = Field(default=0.25, gt=0, lt=1)
+
+    max_bbox_percent: float = Field(default=10.0, gt=0, le=100)
+    static_window_seconds: float = Field(default=2.0, gt=0)
+    mask_dilate_kernel: int = Field(default=7, ge=1)
+    mask_dilate_iterations: int = Field(default=3, ge=0)
+    inpaint_margin: int = Field(default=64, ge=0)
+    inpaint_max_side: int = Field(default=512, ge=64)
+
+    track_look_back_frames: int = Field(default=9, ge=0)
+    track_look_ahead_seconds: float = Field(default=1.5, ge=0)
+    track_position_threshold: float = Field(default=0.15, gt=0)
+    track_max_gap: int = Field(default=5, ge=0)
+    track_min_frames: int = Field(default=3, ge=1)
+
+    queue_frames: int = Field(default=32, ge=2)
+    temp_dir: Path | None = None
+
+    @field_validator("multiscale_scales", mode="before")
+    @classmethod
+    def _split_scales(cls, value: object) -> object:
+        """Accept `MULTISCALE_SCALES=1.0,0.8,1.2` as well as a JSON list."""
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
+
+
+Box = tuple[int, int, int, int]
+
+
+class ProcessOptions(BaseModel):
+    """What one job may choose; `None` means "use the settings / GPU plan"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: DetectorName = "auto"
+    inpainter: InpainterName = "auto"
+    regions: list[Box] = Field(default_factory=list, description="x, y, w, h boxes to inpaint in every frame")
+    multiscale: bool | None = None
+    scales: list[float] | None = None
+    device: DeviceName | None = None
+    encoder: EncoderName | None = None
+    max_bbox_percent: float | None = Field(default=None, gt=0, le=100)
+    detection_stride: int | None = Field(default=None, ge=1)
+    yolo_batch_size: int | None = Field(default=None, ge=1)
+    inpaint_batch_size: int | None = Field(default=None, ge=1)
+    segment_frames: int | None = Field(default=None, ge=8)
+
+    @field_validator("regions")
+    @classmethod
+    def _positive_regions(cls, regions: list[Box]) -> list[Box]:
+        for x, y, w, h in regions:
+            if w <= 0 or h <= 0 or x < 0 or y < 0:
+                raise ValueError(f"region {x},{y},{w},{h} must have x,y >= 0 and w,h > 0")
+        return regions

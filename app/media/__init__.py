@@ -1,0 +1,1 @@
+"""Media I/O through ffmpeg: probe, streaming frame reader, streaming encoder."""

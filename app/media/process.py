@@ -1,0 +1,40 @@
+"""Running ffmpeg as a child process while keeping the tail of its stderr for error messages."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections import deque
+from typing import IO
+
+
+class StderrTail:
+    """Drains a child's stderr in a thread (so the pipe never blocks it) and keeps the last lines."""
+
+    def __init__(self, stream: IO[bytes], keep: int = 20) -> None:
+        self._lines: deque[str] = deque(maxlen=keep)
+        self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").strip()
+            if line:
+                self._lines.append(line)
+        stream.close()
+
+    def text(self) -> str:
+        """The kept lines, joined; waits briefly for the drain thread to finish."""
+        self._thread.join(timeout=5)
+        return " | ".join(self._lines)
+
+    def last(self) -> str:
+        self._thread.join(timeout=5)
+        return self._lines[-1] if self._lines else ""
+
+
+def spawn(args: list[str], stdin: int | None = None, stdout: int | None = None) -> tuple[subprocess.Popen, StderrTail]:
+    """Start `args` with stderr drained into a `StderrTail`."""
+    proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    return proc, StderrTail(proc.stderr)

@@ -1,0 +1,145 @@
+"""Streaming encoder: RGB frames piped into ffmpeg, NVENC first, libx264 as the fallback.
+
+The source's audio is muxed in the same ffmpeg run, copied when MP4 can carry the
+codec and re-encoded to AAC otherwise.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from loguru import logger
+
+from app.config import EncoderName
+from app.errors import EncodeError
+from app.media.probe import VideoInfo
+from app.media.process import spawn
+
+NVENC_ARGS = [
+    "-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr", "-cq", "16", "-b:v", "0",
+    "-multipass", "fullres", "-spatial-aq", "1", "-temporal-aq", "1",
+]
+X264_ARGS = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film"]
+COMMON_ARGS = ["-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """Which encoder runs and why (reported to the caller)."""
+
+    name: str
+    reason: str
+
+
+@lru_cache(maxsize=16)
+def nvenc_check(width: int, height: int) -> str | None:
+    """Encode one black frame with NVENC at this size; None when it works, else the reason.
+
+    NVENC fails at start-up when there is no NVIDIA device or driver, or the size is outside
+    its limits; a one-frame trial run tells before any real frame is sent.
+    """
+    args = [
+        "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"color=black:s={width}x{height}:r=1",
+        "-frames:v", "1", *NVENC_ARGS, *COMMON_ARGS[:2], "-f", "null", "-",
+    ]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"h264_nvenc trial failed: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return "h264_nvenc unavailable: " + (lines[0] if lines else f"ffmpeg exit {done.returncode}")
+
+
+def choose_encoder(preference: EncoderName, width: int, height: int) -> EncoderChoice:
+    """NVENC when asked for (or auto) and it works at this size, else libx264 with the reason."""
+    if preference == "libx264":
+        return EncoderChoice("libx264", "libx264 requested")
+    failure = nvenc_check(width, height)
+    if failure is None:
+        return EncoderChoice("h264_nvenc", "NVENC trial encode succeeded")
+    logger.warning("Encoder fallback: {} -> using libx264", failure)
+    return EncoderChoice("libx264", failure)
+
+
+def even(value: int) -> int:
+    return value + (value % 2)
+
+
+class VideoWriter:
+    """Context manager that encodes frames written to it; `close()` raises `EncodeError` on failure."""
+
+    def __init__(self, output: Path, source: VideoInfo, encoder: EncoderChoice) -> None:
+        self.output = Path(output)
+        self.source = source
+        self.encoder = encoder
+        self.width, self.height = source.width, source.height
+        self.out_width, self.out_height = even(self.width), even(self.height)
+        self.frames_written = 0
+        self.audio_mode = self._audio_mode()
+        codec_args = NVENC_ARGS if encoder.name == "h264_nvenc" else X264_ARGS
+        args = [
+            "ffmpeg", "-nostdin", "-y", "-v", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.out_width}x{self.out_height}",
+            "-r", source.fps_rational, "-i", "pipe:0",
+        ]
+        if self.audio_mode != "none":
+            args += ["-i", source.path, "-map", "0:v:0", "-map", "1:a?"]
+            args += ["-c:a", "copy"] if self.audio_mode == "copy" else ["-c:a", "aac", "-b:a", "192k"]
+        else:
+            args += ["-map", "0:v:0"]
+        args += [*codec_args, *COMMON_ARGS, "-f", "mp4", str(self.output)]
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
+
+    def _audio_mode(self) -> str:
+        if not self.source.has_audio:
+            return "none"
+        return "copy" if self.source.audio_codec in MP4_AUDIO_CODECS else "aac"
+
+    def write(self, frame: np.ndarray) -> None:
+        """Send one (H, W, 3) RGB frame; odd sizes are padded by repeating the last row/column."""
+        pad_h, pad_w = self.out_height - frame.shape[0], self.out_width - frame.shape[1]
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+        except (BrokenPipeError, OSError) as exc:
+            self._proc.wait()
+            raise EncodeError(f"{self.encoder.name} stopped after {self.frames_written} frames: {self._tail.text()}") from exc
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finish the file; raise `EncodeError` with ffmpeg's words when it failed."""
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        code = self._proc.wait()
+        if code != 0:
+            raise EncodeError(f"{self.encoder.name} failed (exit {code}): {self._tail.text()}")
+
+    def abort(self) -> None:
+        """Stop ffmpeg and delete the partial output."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self.output.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
