@@ -1,0 +1,81 @@
+"""Command line: `python -m app INPUT -o OUTPUT [--report R.json] ...` with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from loguru import logger
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from app.config import ProcessOptions
+from app.errors import WatermarkRemovalError
+from app.service import WatermarkRemovalService
+
+
+def _region(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"region must be X,Y,W,H integers, got {text!r}") from exc
+    return x, y, w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Remove watermarks from a video.")
+    parser.add_argument("input", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument("--detector", choices=["auto", "yolo", "static", "both"], default="auto")
+    parser.add_argument("--inpainter", choices=["auto", "lama", "opencv"], default="auto")
+    parser.add_argument("--region", type=_region, action="append", default=[], metavar="X,Y,W,H",
+                        help="inpaint this box in every frame (repeatable); skips detection")
+    parser.add_argument("--no-multiscale", action="store_true", help="single-scale YOLO detection")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    parser.add_argument("--encoder", choices=["auto", "nvenc", "libx264"], default=None)
+    parser.add_argument("--max-bbox-percent", type=float, default=None)
+    parser.add_argument("--detection-stride", type=int, default=None)
+    parser.add_argument("--yolo-batch-size", type=int, default=None)
+    parser.add_argument("--inpaint-batch-size", type=int, default=None)
+    parser.add_argument("--segment-frames", type=int, default=None)
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING" if args.quiet else "INFO")
+    try:
+        options = ProcessOptions(
+            detector=args.detector, inpainter=args.inpainter, regions=args.region,
+            multiscale=False if args.no_multiscale else None, device=args.device, encoder=args.encoder,
+            max_bbox_percent=args.max_bbox_percent, detection_stride=args.detection_stride,
+            yolo_batch_size=args.yolo_batch_size, inpaint_batch_size=args.inpaint_batch_size,
+            segment_frames=args.segment_frames,
+        )
+    except ValidationError as exc:
+        print(f"error: invalid option: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    bar = tqdm(total=0, unit="frame", disable=args.quiet, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        report = WatermarkRemovalService().process(args.input, args.output, options, progress)
+    except WatermarkRemovalError as exc:
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    bar.close()
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(report.model_dump_json(indent=1))
+    print(f"wrote {args.output}: {report.frames_processed} frames, {report.watermark_frames} with a watermark, "
+          f"detector {report.detector}, inpainter {report.inpainter}, encoder {report.encoder}")
+    return 0

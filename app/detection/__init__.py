@@ -1,0 +1,1 @@
+"""Watermark detection: per-frame boxes in source pixels, then temporal tracking."""

@@ -1,0 +1,185 @@
+"""Weights-free detector: a watermark is made of edges that stay put while the picture under them changes.
+
+Per window of frames (a few seconds, recomputed as the video goes so a mark that jumps
+between spots is found at each spot), on grey frames scaled to at most 640 px wide:
+
+* persistence: the fraction of frames in which a pixel's gradient points along the
+  window's dominant direction there, signed (semi-transparent marks brighten or darken
+  consistently) or unsigned (an opaque logo's edge flips sign with the background);
+* change: the fraction of frames in which the neighbourhood differs from its mean.
+
+Persistent edges where the picture changes are the mark. Persistent edges where nothing
+changes (a fixed camera's buildings) cannot be told from a mark: they are not masked and
+the detector says so in `notes`. Candidates are grouped into components, filtered by
+size, and each frame keeps only the components whose edges it actually shows.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from app.detection.types import Detection, iou
+
+ANALYSIS_WIDTH = 640
+EDGE_STRENGTH = 40.0  # Sobel response on a 3x3-blurred grey image (levels x 4)
+PERSISTENCE = 0.85
+CHANGE_LEVEL = 4.0
+CHANGING = 0.5
+MIN_WINDOW_FRAMES = 24
+MAX_WINDOW_SAMPLES = 64
+STATIC_REFUSE_FRACTION = 0.02
+GROUP_GAP = 17  # pixels (analysis scale) that join letters and logo parts into one mark
+MIN_PIECE = 24  # candidate specks smaller than this (analysis pixels) are noise, not part of a mark
+SHOWN = 0.3  # fraction of a mark's edge pixels a frame must show for the mark to be in it
+
+
+@dataclass
+class _Sample:
+    gray: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+
+
+class StaticDetector:
+    """Streaming detector; call `detect` on consecutive segments of one video."""
+
+    name = "static"
+
+    def __init__(self, width: int, height: int, fps: float, window_seconds: float, max_bbox_percent: float) -> None:
+        self.width, self.height = width, height
+        self.scale = min(1.0, ANALYSIS_WIDTH / width)
+        self.window = max(MIN_WINDOW_FRAMES, round(fps * window_seconds))
+        self.stride = max(1, -(-self.window // MAX_WINDOW_SAMPLES))
+        self.max_bbox_percent = max_bbox_percent
+        self.history: deque[_Sample] = deque(maxlen=-(-self.window // self.stride))
+        self.frames_seen = 0
+        self.notes: list[str] = []
+        self.fps = fps
+        self.memory: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
+
+    def _sample(self, frame: np.ndarray) -> _Sample:
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        if self.scale < 1.0:
+            gray = cv2.resize(gray, None, fx=self.scale, fy=self.scale, interpolation=cv2.INTER_AREA)
+        gray = gray.astype(np.float32)
+        blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+        return _Sample(gray, cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        """Boxes for each frame of this segment, in source pixels."""
+        results: list[list[Detection]] = []
+        for start in range(0, len(frames), self.window):
+            chunk = frames[start : start + self.window]
+            samples = {i: self._sample(f) for i, f in enumerate(chunk) if (self.frames_seen + i) % self.stride == 0}
+            self.history.extend(samples.values())
+            components = [self._remember(c) for c in self._components(list(self.history), self.frames_seen)]
+            results.extend(self._per_frame(chunk, samples, components))
+            self.frames_seen += len(chunk)
+        return results
+
+    def _components(self, history: list[_Sample], first_frame: int) -> list[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray]]:
+        """Mark components of this window: (analysis box, mask crop, axis x, axis y)."""
+        if len(history) < 8:
+            self._note("too few frames to tell a watermark from the picture; nothing masked")
+            return []
+        gx = np.stack([s.gx for s in history])
+        gy = np.stack([s.gy for s in history])
+        gray = np.stack([s.gray for s in history])
+        mean_x, mean_y = gx.mean(0), gy.mean(0)
+        strength = np.hypot(mean_x, mean_y)
+        ux, uy = mean_x / (strength + 1e-6), mean_y / (strength + 1e-6)
+        signed = ((gx * ux + gy * uy) > 0.5 * strength).mean(0) * (strength > EDGE_STRENGTH)
+        jxx, jxy, jyy = (gx * gx).mean(0), (gx * gy).mean(0), (gy * gy).mean(0)
+        theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy)
+        ax, ay = np.cos(theta), np.sin(theta)
+        unsigned = (np.abs(gx * ax + gy * ay) > 1.5 * EDGE_STRENGTH).mean(0)
+        persistent = (signed > PERSISTENCE) | (unsigned > PERSISTENCE)
+        changed = (np.abs(gray - gray.mean(0)) > CHANGE_LEVEL).mean(0)
+        changing = cv2.blur(changed, (15, 15)) > CHANGING
+        candidate = persistent & changing
+        static = persistent & ~changing
+        if static.mean() > STATIC_REFUSE_FRACTION:
+            self._note(
+                f"fixed camera at t={first_frame / self.fps:.1f}s: {100 * static.mean():.1f}% of the frame has edges "
+                "that never change, so a watermark cannot be told from the scene; nothing masked there "
+                "(pass regions to force boxes, or use a YOLO model)"
+            )
+            return []
+        return self._group(candidate.astype(np.uint8), ax, ay)
+
+    def _group(self, candidate: np.ndarray, ax: np.ndarray, ay: np.ndarray) -> list:
+        h, w = candidate.shape
+        closed = cv2.morphologyEx(candidate, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        closed = np.isin(labels, np.nonzero(stats[:, cv2.CC_STAT_AREA] >= MIN_PIECE)[0][1:]).astype(np.uint8)
+        grouped = cv2.dilate(closed, np.ones((GROUP_GAP, GROUP_GAP), np.uint8))
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+        max_area = self.max_bbox_percent / 100.0 * h * w
+        min_pixels = max(40, int(0.0003 * h * w))
+        components = []
+        for label in range(1, count):
+            x, y, bw, bh, _ = stats[label]
+            inside = (labels[y : y + bh, x : x + bw] == label) & (closed[y : y + bh, x : x + bw] > 0)
+            ys, xs = np.nonzero(inside)
+            if len(ys) < min_pixels:
+                continue
+            x, y = x + int(xs.min()), y + int(ys.min())
+            inside = inside[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+            bh, bw = inside.shape
+            if bw * bh > max_area or len(ys) < 0.08 * bw * bh:
+                continue
+            components.append(((x, y, x + bw, y + bh), inside, ax[y : y + bh, x : x + bw], ay[y : y + bh, x : x + bw]))
+        return components
+
+    def _remember(self, component: tuple) -> tuple:
+        """Grow a component to the extent the same mark had in earlier windows.
+
+        A window can miss part of a mark where the picture under that part happens not to
+        change; the mark's shape does not change, so what earlier windows saw still holds.
+        Returns (box, mask, axis x, axis y, own pixels) where the box and mask are the union.
+        """
+        box, inside, ax, ay = component
+        for k, (old_box, old_mask) in enumerate(self.memory):
+            if iou(box, old_box) >= 0.3:
+                union = (min(box[0], old_box[0]), min(box[1], old_box[1]), max(box[2], old_box[2]), max(box[3], old_box[3]))
+                mask = np.zeros((union[3] - union[1], union[2] - union[0]), bool)
+                for b, m in ((box, inside), (old_box, old_mask)):
+                    mask[b[1] - union[1] : b[3] - union[1], b[0] - union[0] : b[2] - union[0]] |= m
+                self.memory[k] = (union, mask)
+                return union, mask, box, inside, ax, ay
+        self.memory.append((box, inside))
+        return box, inside, box, inside, ax, ay
+
+    def _per_frame(self, chunk: list[np.ndarray], samples: dict[int, _Sample], components: list) -> list[list[Detection]]:
+        """Keep, per frame, the components whose edges that frame shows (the mark may have jumped)."""
+        sampled = sorted(samples)
+        in_source = [self._to_source(*c[0], c[1]) for c in components]
+        out: list[list[Detection]] = []
+        for i in range(len(chunk)):
+            nearest = samples[min(sampled, key=lambda s: abs(s - i))]
+            frame_dets = []
+            for (_, _, (ox1, oy1, ox2, oy2), own, cx, cy), (box, mask) in zip(components, in_source, strict=True):
+                response = np.abs(nearest.gx[oy1:oy2, ox1:ox2] * cx + nearest.gy[oy1:oy2, ox1:ox2] * cy)
+                shown = float((response[own] > 0.75 * EDGE_STRENGTH).mean())
+                if shown >= SHOWN:
+                    frame_dets.append(Detection(box=box, score=shown, source=self.name, mask=mask))
+            out.append(frame_dets)
+        return out
+
+    def _to_source(self, x1: int, y1: int, x2: int, y2: int, inside: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+        """Box and mark mask in source pixels (the mask slightly grown to cover anti-aliasing)."""
+        s = self.scale
+        box = (int(x1 / s), int(y1 / s), min(self.width, int(np.ceil(x2 / s))), min(self.height, int(np.ceil(y2 / s))))
+        mask = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8))
+        mask = cv2.resize(mask, (box[2] - box[0], box[3] - box[1]), interpolation=cv2.INTER_NEAREST) > 0
+        return box, mask
+
+    def _note(self, text: str) -> None:
+        """Keep the first note of each kind (the text before the first colon or 'at t=')."""
+        kind = text.split(" at t=")[0]
+        if not any(n.split(" at t=")[0] == kind for n in self.notes):
+            self.notes.append(text)

@@ -1,0 +1,36 @@
+"""What detectors hand to the tracker and the inpainter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass
+class Detection:
+    """One watermark in one frame: box (x1, y1, x2, y2) in source pixels.
+
+    `mask` is an optional boolean array of the box's shape marking the mark's own pixels;
+    without it the whole box is inpainted.
+    """
+
+    box: Box
+    score: float = 1.0
+    source: str = "static"
+    mask: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def area(self) -> int:
+        return max(0, self.box[2] - self.box[0]) * max(0, self.box[3] - self.box[1])
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

@@ -1,0 +1,158 @@
+"""`WatermarkRemovalService`: the streaming pipeline decode -> detect -> track -> inpaint -> encode.
+
+Decoding and encoding run in their own threads, joined to the detect/track/inpaint loop
+by bounded queues; frames are held only for the current segment plus the tracker's
+look-ahead, so memory stays flat however long the video is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from loguru import logger
+
+from app.backends import Choice, choose_detector, choose_inpainter
+from app.config import ProcessOptions, Settings, get_settings
+from app.detection.tracking import StreamingTracker, TrackParams
+from app.detection.types import Detection
+from app.errors import EncodeError
+from app.inpainting.masks import dilation_pixels
+from app.media.probe import VideoInfo, probe
+from app.media.reader import read_frames
+from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even
+from app.report import FrameBoxes, Report
+from app.stages import Consumer, Producer, StageTimer
+
+Progress = Callable[[int, int], None]
+CPU_SEGMENT_FRAMES = 150
+CPU_INPAINT_BATCH = 4
+
+
+class WatermarkRemovalService:
+    """Removes watermarks from one video at a time; backends are chosen per job."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    def process(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
+                progress: Progress | None = None) -> Report:
+        """Clean `input_path` into `output_path` (MP4); raise a `WatermarkRemovalError` on bad input."""
+        started = time.perf_counter()
+        options = options or ProcessOptions()
+        info = probe(input_path)
+        logger.info("Input {}x{} @ {:.3f} fps, {} frames, {:.2f}s, codec {}, audio {}",
+                    info.width, info.height, info.fps, info.frames, info.duration_s, info.codec, info.audio_codec or "none")
+        preference = options.encoder or self.settings.encoder
+        encoder = choose_encoder(preference, even(info.width), even(info.height))
+        fallbacks = [f"encoder: {encoder.reason}"] if encoder.name == "libx264" and preference != "libx264" else []
+        try:
+            report = self._run(info, Path(output_path), options, encoder, progress)
+        except EncodeError as exc:
+            if encoder.name != "h264_nvenc":
+                raise
+            logger.warning("NVENC failed mid-encode ({}); encoding the whole video again with libx264", exc)
+            fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
+            encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
+            report = self._run(info, Path(output_path), options, encoder, progress)
+        report.fallbacks = fallbacks + report.fallbacks
+        report.output = probe(output_path)
+        report.timings["total"] = round(time.perf_counter() - started, 3)
+        logger.info("Done: {} frames, {} with a watermark, timings {}", report.frames_processed,
+                    report.watermark_frames, report.timings)
+        return report
+
+    def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, encoder: EncoderChoice,
+             progress: Progress | None) -> Report:
+        s = self.settings
+        detector = choose_detector(s, options, info)
+        inpainter = choose_inpainter(s, options)
+        segment_frames = options.segment_frames or s.segment_frames or CPU_SEGMENT_FRAMES
+        inpaint_batch = options.inpaint_batch_size or s.inpaint_batch_size or CPU_INPAINT_BATCH
+        report = Report(
+            input=info, detector=detector.name, detector_reason=detector.reason, inpainter=inpainter.name,
+            inpainter_reason=inpainter.reason, encoder=encoder.name, encoder_reason=encoder.reason,
+            batch_plan={"segment_frames": segment_frames, "inpaint_batch": inpaint_batch},
+            mask_dilation_px=dilation_pixels(s.mask_dilate_kernel, s.mask_dilate_iterations),
+        )
+        logger.info("Detector: {} ({}); inpainter: {} ({}); encoder: {} ({}); segment {} frames, inpaint batch {}",
+                    detector.name, detector.reason, inpainter.name, inpainter.reason, encoder.name, encoder.reason,
+                    segment_frames, inpaint_batch)
+        params = TrackParams(
+            look_back=s.track_look_back_frames, look_ahead=round(s.track_look_ahead_seconds * info.fps),
+            position_threshold=s.track_position_threshold, max_gap=s.track_max_gap, min_frames=s.track_min_frames,
+        )
+        tracker = StreamingTracker(info.width, info.height, params)
+        timer = StageTimer()
+        writer = VideoWriter(output, info, encoder)
+        reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
+        encode = Consumer(writer.write, s.queue_frames, timer, "encode")
+        pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
+                         use_tracking=not options.regions)
+        try:
+            segment: list[np.ndarray] = []
+            for frame in reader:
+                segment.append(frame)
+                if len(segment) >= segment_frames:
+                    pipeline.segment(segment)
+                    segment = []
+            pipeline.segment(segment, final=True)
+            encode.close()
+            writer.close()
+        except BaseException:
+            reader.stop()
+            writer.abort()
+            try:
+                encode.close()
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
+            raise
+        report.notes = list(getattr(detector.backend, "notes", []))
+        for note in report.notes:
+            logger.warning("Detector: {}", note)
+        report.timings = timer.rounded()
+        return report
+
+
+class _Loop:
+    """The detect -> track -> inpaint part, fed one segment at a time."""
+
+    def __init__(self, detector: Choice, inpainter: Choice, tracker: StreamingTracker, encode: Consumer,
+                 timer: StageTimer, report: Report, inpaint_batch: int, total: int, progress: Progress | None,
+                 use_tracking: bool) -> None:
+        self.detector, self.inpainter, self.tracker = detector.backend, inpainter.backend, tracker
+        self.encode, self.timer, self.report = encode, timer, report
+        self.inpaint_batch, self.total, self.progress = inpaint_batch, total, progress
+        self.use_tracking = use_tracking
+        self.pending: deque[np.ndarray] = deque()
+
+    def segment(self, frames: list[np.ndarray], final: bool = False) -> None:
+        start = time.perf_counter()
+        raw = self.detector.detect(frames) if frames else []
+        self.timer.add("detect", time.perf_counter() - start)
+        self.pending.extend(frames)
+        start = time.perf_counter()
+        if self.use_tracking:
+            ready = list(self.tracker.push(raw)) + (list(self.tracker.finish()) if final else [])
+        else:
+            ready = list(enumerate(raw, start=self.report.frames_processed))
+        self.timer.add("track", time.perf_counter() - start)
+        for i in range(0, len(ready), self.inpaint_batch):
+            self._inpaint([dets for _, dets in ready[i : i + self.inpaint_batch]])
+
+    def _inpaint(self, dets: list[list[Detection]]) -> None:
+        frames = [self.pending.popleft() for _ in dets]
+        start = time.perf_counter()
+        cleaned = self.inpainter.inpaint_batch(frames, dets)
+        self.timer.add("inpaint", time.perf_counter() - start)
+        for frame, frame_dets in zip(cleaned, dets, strict=True):
+            boxes = [tuple(int(v) for v in d.box) for d in frame_dets]
+            self.report.frames.append(FrameBoxes(index=self.report.frames_processed, boxes=boxes))
+            self.report.frames_processed += 1
+            self.report.watermark_frames += bool(boxes)
+            self.encode.put(frame)
+        if self.progress is not None:
+            self.progress(self.report.frames_processed, self.total)

@@ -1,0 +1,1 @@
+"""Developer tools: sample and benchmark footage built from real clips and photos."""

@@ -1,0 +1,106 @@
+"""Media I/O on real files: probe, decode, encode with audio, odd sizes, rotation, NVENC fallback."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.errors import InputError
+from app.media.probe import probe
+from app.media.reader import read_frames
+from app.media.writer import VideoWriter, choose_encoder, nvenc_check
+from scripts.footage import opencv_data, pan_frames, write_clip
+
+
+def _roundtrip(src: Path, out: Path, preference: str = "auto") -> tuple:
+    info = probe(src)
+    encoder = choose_encoder(preference, info.width + info.width % 2, info.height + info.height % 2)
+    with VideoWriter(out, info, encoder) as writer:
+        for frame in read_frames(info):
+            writer.write(frame)
+    return info, probe(out), encoder
+
+
+def test_roundtrip_keeps_frames_fps_duration_and_audio(pan_clean: Path, tmp_path: Path) -> None:
+    src, out, _ = _roundtrip(pan_clean, tmp_path / "out.mp4")
+    assert src.has_audio and out.has_audio
+    assert abs(out.frames - src.frames) <= 1
+    assert out.fps == pytest.approx(src.fps, rel=1e-3)
+    assert out.duration_s == pytest.approx(src.duration_s, abs=1.5 / src.fps)
+    assert (out.width, out.height, out.codec, out.pix_fmt) == (src.width, src.height, "h264", "yuv420p")
+
+
+def test_audio_that_mp4_cannot_carry_is_reencoded(tmp_path: Path) -> None:
+    """Megamind.avi is a real clip with AC-3 audio (copied); a PCM track must become AAC."""
+    pcm = tmp_path / "pcm.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(opencv_data() / "Megamind.avi"), "-t", "3", "-c:v", "copy",
+                    "-c:a", "pcm_s16le", str(pcm)], check=True)
+    src, out, _ = _roundtrip(pcm, tmp_path / "out.mp4")
+    assert src.audio_codec == "pcm_s16le" and out.audio_codec == "aac"
+    _, copied, _ = _roundtrip(opencv_data() / "Megamind.avi", tmp_path / "mm.mp4")
+    assert copied.audio_codec == "ac3" and copied.frames == 270
+
+
+def test_variable_packet_avi_keeps_its_duration(tmp_path: Path) -> None:
+    """tree.avi has empty 'repeat' packets: decoding must keep all 444 frames, not 68."""
+    src, out, _ = _roundtrip(opencv_data() / "tree.avi", tmp_path / "tree.mp4")
+    assert src.frames == 444
+    assert abs(out.frames - 444) <= 1 and out.duration_s == pytest.approx(src.duration_s, abs=0.2)
+
+
+def test_odd_size_input_is_padded_to_even(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.mkv"
+    write_clip(pan_frames("home.jpg", (321, 177), 30, 25), odd, 25, audio=False, lossless=True)
+    src, out, _ = _roundtrip(odd, tmp_path / "out.mp4")
+    assert (src.width, src.height) == (321, 177)
+    assert (out.width, out.height) == (322, 178)
+    assert out.frames == 30 and not out.has_audio
+
+
+def test_rotated_input_is_decoded_upright(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.mp4"
+    write_clip(pan_frames("home.jpg", (320, 180), 20, 25), plain, 25, audio=False)
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated)],
+                   check=True)
+    info = probe(rotated)
+    assert info.rotation in (90, 270) and (info.width, info.height) == (180, 320)
+    frames = list(read_frames(info))
+    assert len(frames) == 20 and frames[0].shape == (320, 180, 3)
+    upright = next(read_frames(probe(plain)))
+    turned = np.rot90(upright, k=-1 if info.rotation == 90 else 1)  # rotation is clockwise for display
+    assert np.abs(frames[0].astype(int) - turned.astype(int)).mean() < 4
+
+
+def test_nvenc_falls_back_to_libx264_without_losing_frames(pan_clean: Path, tmp_path: Path) -> None:
+    """Debian's ffmpeg lists h264_nvenc but this machine has no NVIDIA driver: the real fallback runs."""
+    listed = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    assert "h264_nvenc" in listed
+    failure = nvenc_check(640, 360)
+    assert failure is not None and "h264_nvenc" in failure
+    src, out, encoder = _roundtrip(pan_clean, tmp_path / "out.mp4", "nvenc")
+    assert encoder.name == "libx264" and encoder.reason == failure
+    assert out.frames == src.frames
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"this is not a video\n" * 50, "not a readable video")],
+)
+def test_unreadable_input_raises_specific_error(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        probe(path)
+
+
+def test_missing_input_and_audio_only_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        probe(tmp_path / "nope.mp4")
+    audio = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", str(audio)], check=True)
+    with pytest.raises(InputError, match="no video stream"):
+        probe(audio)
