@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DetectorName = Literal["auto", "yolo", "static", "both"]
 InpainterName = Literal["auto", "lama", "opencv"]
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     inpaint_batch_size: int | None = Field(default=None, ge=1)
     segment_frames: int | None = Field(default=None, ge=8)
     enable_multiscale_detection: bool = True
-    multiscale_scales: list[float] = [1.0, 0.8, 1.2]
+    multiscale_scales: Annotated[list[float], NoDecode] = [1.0, 0.8, 1.2]
     yolo_confidence: float = Field(default=0.25, gt=0, lt=1)
 
     max_bbox_percent: float = Field(default=10.0, gt=0, le=100)
@@ -52,15 +52,15 @@ class Settings(BaseSettings):
     track_max_gap: int = Field(default=5, ge=0)
     track_min_frames: int = Field(default=3, ge=1)
 
-    queue_frames: int = Field(default=32, ge=2)
+    queue_frames: int = Field(default=16, ge=2)
     temp_dir: Path | None = None
 
     @field_validator("multiscale_scales", mode="before")
     @classmethod
     def _split_scales(cls, value: object) -> object:
         """Accept `MULTISCALE_SCALES=1.0,0.8,1.2` as well as a JSON list."""
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [float(part) for part in value.split(",") if part.strip()]
+        if isinstance(value, str):
+            return [float(part) for part in value.strip("[] ").split(",") if part.strip()]
         return value
 
 

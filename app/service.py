@@ -20,6 +20,7 @@ from app.config import ProcessOptions, Settings, get_settings
 from app.detection.tracking import StreamingTracker, TrackParams
 from app.detection.types import Detection
 from app.errors import EncodeError
+from app.gpu import BatchPlan, GpuInfo, make_plan, read_gpu
 from app.inpainting.masks import dilation_pixels
 from app.media.probe import VideoInfo, probe
 from app.media.reader import read_frames
@@ -28,21 +29,23 @@ from app.report import FrameBoxes, Report
 from app.stages import Consumer, Producer, StageTimer
 
 Progress = Callable[[int, int], None]
-CPU_SEGMENT_FRAMES = 150
-CPU_INPAINT_BATCH = 4
 
 
 class WatermarkRemovalService:
     """Removes watermarks from one video at a time; backends are chosen per job."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, gpu: GpuInfo | None = None, probe_gpu: bool = True) -> None:
         self.settings = settings or get_settings()
+        self.gpu = gpu if gpu is not None or not probe_gpu else read_gpu()
+        if self.gpu is None:
+            logger.info("No CUDA GPU detected: running on CPU")
 
     def process(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
                 progress: Progress | None = None) -> Report:
         """Clean `input_path` into `output_path` (MP4); raise a `WatermarkRemovalError` on bad input."""
         started = time.perf_counter()
         options = options or ProcessOptions()
+        plan = make_plan(self.gpu, self.settings, options)
         info = probe(input_path)
         logger.info("Input {}x{} @ {:.3f} fps, {} frames, {:.2f}s, codec {}, audio {}",
                     info.width, info.height, info.fps, info.frames, info.duration_s, info.codec, info.audio_codec or "none")
@@ -50,14 +53,14 @@ class WatermarkRemovalService:
         encoder = choose_encoder(preference, even(info.width), even(info.height))
         fallbacks = [f"encoder: {encoder.reason}"] if encoder.name == "libx264" and preference != "libx264" else []
         try:
-            report = self._run(info, Path(output_path), options, encoder, progress)
+            report = self._run(info, Path(output_path), options, plan, encoder, progress)
         except EncodeError as exc:
             if encoder.name != "h264_nvenc":
                 raise
             logger.warning("NVENC failed mid-encode ({}); encoding the whole video again with libx264", exc)
             fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
             encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
-            report = self._run(info, Path(output_path), options, encoder, progress)
+            report = self._run(info, Path(output_path), options, plan, encoder, progress)
         report.fallbacks = fallbacks + report.fallbacks
         report.output = probe(output_path)
         report.timings["total"] = round(time.perf_counter() - started, 3)
@@ -65,22 +68,22 @@ class WatermarkRemovalService:
                     report.watermark_frames, report.timings)
         return report
 
-    def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, encoder: EncoderChoice,
+    def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, plan: BatchPlan, encoder: EncoderChoice,
              progress: Progress | None) -> Report:
         s = self.settings
         detector = choose_detector(s, options, info)
         inpainter = choose_inpainter(s, options)
-        segment_frames = options.segment_frames or s.segment_frames or CPU_SEGMENT_FRAMES
-        inpaint_batch = options.inpaint_batch_size or s.inpaint_batch_size or CPU_INPAINT_BATCH
+        segment_frames, inpaint_batch = plan.segment_frames, plan.inpaint_batch
         report = Report(
             input=info, detector=detector.name, detector_reason=detector.reason, inpainter=inpainter.name,
             inpainter_reason=inpainter.reason, encoder=encoder.name, encoder_reason=encoder.reason,
-            batch_plan={"segment_frames": segment_frames, "inpaint_batch": inpaint_batch},
+            device=plan.device, multiscale=plan.multiscale and detector.name in ("yolo", "both"),
+            batch_plan={k: v for k, v in plan.describe().items() if isinstance(v, int) and not isinstance(v, bool)},
             mask_dilation_px=dilation_pixels(s.mask_dilate_kernel, s.mask_dilate_iterations),
         )
-        logger.info("Detector: {} ({}); inpainter: {} ({}); encoder: {} ({}); segment {} frames, inpaint batch {}",
-                    detector.name, detector.reason, inpainter.name, inpainter.reason, encoder.name, encoder.reason,
-                    segment_frames, inpaint_batch)
+        logger.info("Batch plan on {}: {}", plan.device, plan.describe())
+        logger.info("Detector: {} ({}); inpainter: {} ({}); encoder: {} ({})",
+                    detector.name, detector.reason, inpainter.name, inpainter.reason, encoder.name, encoder.reason)
         params = TrackParams(
             look_back=s.track_look_back_frames, look_ahead=round(s.track_look_ahead_seconds * info.fps),
             position_threshold=s.track_position_threshold, max_gap=s.track_max_gap, min_frames=s.track_min_frames,

@@ -30,7 +30,7 @@ PERSISTENCE = 0.85
 CHANGE_LEVEL = 4.0
 CHANGING = 0.5
 MIN_WINDOW_FRAMES = 24
-MAX_WINDOW_SAMPLES = 64
+MAX_WINDOW_SAMPLES = 32
 STATIC_REFUSE_FRACTION = 0.02
 GROUP_GAP = 17  # pixels (analysis scale) that join letters and logo parts into one mark
 MIN_PIECE = 24  # candidate specks smaller than this (analysis pixels) are noise, not part of a mark
@@ -86,19 +86,35 @@ class StaticDetector:
         if len(history) < 8:
             self._note("too few frames to tell a watermark from the picture; nothing masked")
             return []
-        gx = np.stack([s.gx for s in history])
-        gy = np.stack([s.gy for s in history])
-        gray = np.stack([s.gray for s in history])
-        mean_x, mean_y = gx.mean(0), gy.mean(0)
+        # Two passes over the samples with per-pixel accumulators: memory stays at a few
+        # frame-sized arrays however many samples the window holds.
+        n = len(history)
+        mean_x, mean_y, mean_gray = np.zeros_like(history[0].gx), np.zeros_like(history[0].gx), np.zeros_like(history[0].gx)
+        jxx, jxy, jyy = np.zeros_like(mean_x), np.zeros_like(mean_x), np.zeros_like(mean_x)
+        for sample in history:
+            mean_x += sample.gx
+            mean_y += sample.gy
+            mean_gray += sample.gray
+            jxx += sample.gx * sample.gx
+            jxy += sample.gx * sample.gy
+            jyy += sample.gy * sample.gy
+        mean_x /= n
+        mean_y /= n
+        mean_gray /= n
         strength = np.hypot(mean_x, mean_y)
         ux, uy = mean_x / (strength + 1e-6), mean_y / (strength + 1e-6)
-        signed = ((gx * ux + gy * uy) > 0.5 * strength).mean(0) * (strength > EDGE_STRENGTH)
-        jxx, jxy, jyy = (gx * gx).mean(0), (gx * gy).mean(0), (gy * gy).mean(0)
         theta = 0.5 * np.arctan2(2 * jxy, jxx - jyy)
         ax, ay = np.cos(theta), np.sin(theta)
-        unsigned = (np.abs(gx * ax + gy * ay) > 1.5 * EDGE_STRENGTH).mean(0)
+        signed_hits, unsigned_hits, changed = np.zeros_like(mean_x), np.zeros_like(mean_x), np.zeros_like(mean_x)
+        half_strength = 0.5 * strength
+        for sample in history:
+            signed_hits += (sample.gx * ux + sample.gy * uy) > half_strength
+            unsigned_hits += np.abs(sample.gx * ax + sample.gy * ay) > 1.5 * EDGE_STRENGTH
+            changed += np.abs(sample.gray - mean_gray) > CHANGE_LEVEL
+        signed = signed_hits / n * (strength > EDGE_STRENGTH)
+        unsigned = unsigned_hits / n
+        changed /= n
         persistent = (signed > PERSISTENCE) | (unsigned > PERSISTENCE)
-        changed = (np.abs(gray - gray.mean(0)) > CHANGE_LEVEL).mean(0)
         changing = cv2.blur(changed, (15, 15)) > CHANGING
         candidate = persistent & changing
         static = persistent & ~changing

@@ -1,0 +1,1 @@
+"""Benchmarks on real footage; `python -m bench.run` writes bench/RESULTS.md."""
