@@ -9,8 +9,10 @@ from app.config import ProcessOptions, Settings
 from app.detection.regions import RegionDetector
 from app.detection.static import StaticDetector
 from app.errors import ConfigError
+from app.gpu import BatchPlan
 from app.inpainting.opencv import OpenCVInpainter
 from app.media.probe import VideoInfo
+from app.models import resolve_weights
 
 
 @dataclass
@@ -20,16 +22,29 @@ class Choice:
     reason: str
 
 
-def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo) -> Choice:
-    """`regions` when boxes are given; YOLO when a model is configured; else the static detector."""
+def yolo_weights(settings: Settings):
+    return resolve_weights(settings.yolo_model, settings.yolo_model_url, settings.model_cache_dir, "YOLO")
+
+
+def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:
+    """`regions` when boxes are given; YOLO when a model is configured (or `both`); else the static detector."""
     max_pct = options.max_bbox_percent or settings.max_bbox_percent
     if options.regions:
         return Choice(RegionDetector(options.regions, info.width, info.height), "regions", "regions given: detection skipped")
-    if options.detector in ("yolo", "both"):
+    weights = yolo_weights(settings) if options.detector in ("auto", "yolo", "both") else None
+    if options.detector in ("yolo", "both") and weights is None:
         raise ConfigError(f"detector '{options.detector}' needs a YOLO model: set YOLO_MODEL or YOLO_MODEL_URL")
     static = StaticDetector(info.width, info.height, info.fps, settings.static_window_seconds, max_pct)
-    reason = "static requested" if options.detector == "static" else "no YOLO_MODEL configured: weights-free static detector"
-    return Choice(static, "static", reason)
+    if weights is None:
+        reason = "static requested" if options.detector == "static" else "no YOLO_MODEL configured: weights-free static detector"
+        return Choice(static, "static", reason)
+    from app.detection.yolo import UnionDetector, YoloDetector, load_yolo, ultralytics_predictor
+
+    yolo = YoloDetector(ultralytics_predictor(load_yolo(weights)), plan, info.width, info.height,
+                        settings.yolo_confidence, max_pct)
+    if options.detector == "both":
+        return Choice(UnionDetector(yolo, static), "both", f"YOLO ({weights.name}) and the static detector, boxes united")
+    return Choice(yolo, "yolo", f"YOLO model {weights.name}")
 
 
 def choose_inpainter(settings: Settings, options: ProcessOptions) -> Choice:

@@ -71,13 +71,13 @@ class WatermarkRemovalService:
     def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, plan: BatchPlan, encoder: EncoderChoice,
              progress: Progress | None) -> Report:
         s = self.settings
-        detector = choose_detector(s, options, info)
+        detector = choose_detector(s, options, info, plan)
         inpainter = choose_inpainter(s, options)
         segment_frames, inpaint_batch = plan.segment_frames, plan.inpaint_batch
         report = Report(
             input=info, detector=detector.name, detector_reason=detector.reason, inpainter=inpainter.name,
             inpainter_reason=inpainter.reason, encoder=encoder.name, encoder_reason=encoder.reason,
-            device=plan.device, multiscale=plan.multiscale and detector.name in ("yolo", "both"),
+            device=plan.device,
             batch_plan={k: v for k, v in plan.describe().items() if isinstance(v, int) and not isinstance(v, bool)},
             mask_dilation_px=dilation_pixels(s.mask_dilate_kernel, s.mask_dilate_iterations),
         )
@@ -113,7 +113,9 @@ class WatermarkRemovalService:
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 pass
             raise
-        report.notes = list(getattr(detector.backend, "notes", []))
+        report.notes = list(detector.backend.notes)
+        report.fallbacks += list(getattr(detector.backend, "fallbacks", []))
+        report.multiscale = bool(getattr(detector.backend, "multiscale", False))
         for note in report.notes:
             logger.warning("Detector: {}", note)
         report.timings = timer.rounded()
