@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DetectorName = Literal["auto", "yolo", "static", "both"]
@@ -54,6 +54,23 @@ class Settings(BaseSettings):
 
     queue_frames: int = Field(default=16, ge=2)
     temp_dir: Path | None = None
+
+    # Worker (RunPod handler) limits and storage.
+    max_input_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_base64_bytes: int = Field(default=100 * 1024**2, ge=1)
+    inline_output_max_bytes: int = Field(default=8 * 1024**2, ge=0)
+    download_connect_timeout: float = Field(default=10.0, gt=0)
+    download_read_timeout: float = Field(default=60.0, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    allow_local_files: bool = False
+    allow_private_urls: bool = False
+    local_output_dir: Path = Path("out")
+    bucket_endpoint_url: str | None = None
+    bucket_access_key_id: str | None = None
+    bucket_secret_access_key: SecretStr | None = None
+    bucket_name: str | None = None
+    presign_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    upload_attempts: int = Field(default=4, ge=1)
 
     @field_validator("multiscale_scales", mode="before")
     @classmethod

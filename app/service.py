@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 from loguru import logger
 
@@ -19,7 +20,7 @@ from app.backends import Choice, choose_detector, choose_inpainter
 from app.config import ProcessOptions, Settings, get_settings
 from app.detection.tracking import StreamingTracker, TrackParams
 from app.detection.types import Detection
-from app.errors import EncodeError
+from app.errors import EncodeError, InputError
 from app.gpu import BatchPlan, GpuInfo, make_plan, read_gpu
 from app.inpainting.masks import dilation_pixels
 from app.media.probe import VideoInfo, probe
@@ -67,6 +68,31 @@ class WatermarkRemovalService:
         logger.info("Done: {} frames, {} with a watermark, timings {}", report.frames_processed,
                     report.watermark_frames, report.timings)
         return report
+
+    def process_image(self, input_path: str | Path, output_path: str | Path,
+                      options: ProcessOptions | None = None) -> Report:
+        """A still image through the same detector and inpainter, written in the format of `output_path`."""
+        started = time.perf_counter()
+        options = options or ProcessOptions()
+        plan = make_plan(self.gpu, self.settings, options)
+        info = probe(input_path)
+        image = cv2.imread(str(input_path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"cannot decode the image {Path(input_path).name}")
+        frame = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        detector = choose_detector(self.settings, options, info, plan)
+        inpainter = choose_inpainter(self.settings, options)
+        dets = detector.backend.detect([frame])[0]
+        cleaned = inpainter.backend.inpaint_batch([frame], [dets])[0]
+        if not cv2.imwrite(str(output_path), cv2.cvtColor(cleaned, cv2.COLOR_RGB2BGR)):
+            raise EncodeError(f"cannot write the image {Path(output_path).name}")
+        boxes = [tuple(int(v) for v in d.box) for d in dets]
+        return Report(
+            input=info, output=probe(output_path), detector=detector.name, detector_reason=detector.reason,
+            inpainter=inpainter.name, inpainter_reason=inpainter.reason, encoder="image", encoder_reason="still image",
+            device=plan.device, notes=list(detector.backend.notes), frames_processed=1, watermark_frames=int(bool(boxes)),
+            frames=[FrameBoxes(index=0, boxes=boxes)], timings={"total": round(time.perf_counter() - started, 3)},
+        )
 
     def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, plan: BatchPlan, encoder: EncoderChoice,
              progress: Progress | None) -> Report:

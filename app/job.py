@@ -1,0 +1,86 @@
+"""The RunPod job contract: what a caller sends (validated, errors name the field)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from app.config import Box, DetectorName, EncoderName, InpainterName, ProcessOptions
+
+
+class S3Config(BaseModel):
+    """RunPod's per-job bucket credentials (same names as RunPod's own `s3Config`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accessId: str = Field(min_length=1)
+    accessSecret: SecretStr
+    bucketName: str | None = None
+    endpointUrl: str = Field(min_length=1)
+
+
+class S3Object(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str | None = None
+    key: str = Field(min_length=1)
+
+
+class WatermarkConfig(BaseModel):
+    """Per-job choices; unknown keys are rejected by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: DetectorName = "auto"
+    inpainter: InpainterName = "auto"
+    regions: list[Box] = Field(default_factory=list)
+    max_bbox_percent: float | None = Field(default=None, gt=0, le=100)
+    multiscale: bool | None = None
+    scales: list[float] | None = Field(default=None, min_length=1)
+    detection_stride: int | None = Field(default=None, ge=1, le=30)
+    encoder: EncoderName | None = None
+
+    def options(self) -> ProcessOptions:
+        return ProcessOptions(**self.model_dump())
+
+
+class JobInput(BaseModel):
+    """`job["input"]`: exactly one source, where the result goes, and the watermark options."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    video_url: str | None = Field(default=None, validation_alias=AliasChoices("video_url", "source", "source_url"))
+    video_base64: str | None = Field(default=None, validation_alias=AliasChoices("video_base64", "source_base64"))
+    s3: S3Object | None = Field(default=None, validation_alias=AliasChoices("s3", "source_s3"))
+    source_s3_key: str | None = None
+    source_headers: dict[str, str] = Field(default_factory=dict)
+    filename: str | None = Field(default=None, max_length=200)
+    watermark_config: WatermarkConfig = Field(default_factory=WatermarkConfig)
+    output_url: str | None = None
+    output_filename: str | None = Field(default=None, max_length=200)
+    s3_prefix: str | None = Field(default=None, max_length=500)
+    return_base64: bool = False
+    s3Config: S3Config | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobInput:
+        if self.source_s3_key and self.s3 is None:
+            self.s3 = S3Object(key=self.source_s3_key)
+        given = [name for name in ("video_url", "video_base64", "s3") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one source: video_url (http, https or s3://), video_base64, or s3 {bucket, key}"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        if self.output_url and not self.output_url.startswith(("http://", "https://")):
+            raise ValueError("output_url must be an http(s) presigned PUT URL")
+        return self
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field, never echoing the values (they may hold secrets)."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "input"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "invalid input: " + "; ".join(parts)

@@ -1,0 +1,1 @@
+"""Getting a job's input onto local disk and its result to where the caller wants it."""

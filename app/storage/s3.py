@@ -1,0 +1,92 @@
+"""S3 through boto3: credentials from RunPod's `BUCKET_*` env or the job's `s3Config`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from pydantic import SecretStr
+
+from app.config import Settings
+from app.errors import InputError, WatermarkRemovalError
+from app.job import S3Config
+
+
+class UploadError(WatermarkRemovalError):
+    """The result could not be delivered."""
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: SecretStr
+    bucket: str | None
+
+    def __repr__(self) -> str:
+        return f"S3Credentials(endpoint_url={self.endpoint_url!r}, bucket={self.bucket!r})"
+
+
+def credentials(job: S3Config | None, settings: Settings) -> S3Credentials | None:
+    """The job's `s3Config` wins over the env; None when neither is complete."""
+    if job is not None:
+        return S3Credentials(job.endpointUrl, job.accessId, job.accessSecret, job.bucketName or settings.bucket_name)
+    if settings.bucket_endpoint_url and settings.bucket_access_key_id and settings.bucket_secret_access_key:
+        return S3Credentials(settings.bucket_endpoint_url, settings.bucket_access_key_id,
+                             settings.bucket_secret_access_key, settings.bucket_name)
+    return None
+
+
+def client(creds: S3Credentials, attempts: int):
+    config = Config(signature_version="s3v4", retries={"max_attempts": attempts, "mode": "standard"},
+                    connect_timeout=10, read_timeout=60)
+    return boto3.client(
+        "s3", endpoint_url=creds.endpoint_url, aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key.get_secret_value(), config=config,
+        region_name=os.environ.get("BUCKET_REGION", "us-east-1"),
+    )
+
+
+def _explain(exc: Exception, what: str) -> str:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return f"{what}: object not found"
+        if code == "NoSuchBucket":
+            return f"{what}: bucket does not exist"
+        if code in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return f"{what}: access denied (check the S3 credentials)"
+        return f"{what}: S3 error {code}"
+    if isinstance(exc, EndpointConnectionError):
+        return f"{what}: cannot reach the S3 endpoint"
+    return f"{what}: {type(exc).__name__}"
+
+
+def download(creds: S3Credentials, bucket: str, key: str, dest: Path, max_bytes: int, attempts: int) -> Path:
+    """Fetch s3://bucket/key to `dest`, refusing objects larger than `max_bytes`."""
+    s3 = client(creds, attempts)
+    where = f"S3 input s3://{bucket}/{key}"
+    try:
+        size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        if size > max_bytes:
+            raise InputError(f"{where} is {size} bytes, over the {max_bytes}-byte limit")
+        s3.download_file(bucket, key, str(dest))
+    except (ClientError, BotoCoreError) as exc:
+        raise InputError(_explain(exc, where)) from exc
+    return dest
+
+
+def upload(creds: S3Credentials, path: Path, key: str, content_type: str, expiry: int, attempts: int) -> str:
+    """Upload with boto3's retries and backoff; return a presigned GET URL valid for `expiry` seconds."""
+    if not creds.bucket:
+        raise UploadError("S3 upload: no bucket name (set BUCKET_NAME or s3Config.bucketName)")
+    s3 = client(creds, attempts)
+    try:
+        s3.upload_file(str(path), creds.bucket, key, ExtraArgs={"ContentType": content_type})
+        return s3.generate_presigned_url("get_object", Params={"Bucket": creds.bucket, "Key": key}, ExpiresIn=expiry)
+    except (ClientError, BotoCoreError) as exc:
+        raise UploadError(_explain(exc, f"S3 upload to s3://{creds.bucket}/{key} failed")) from exc

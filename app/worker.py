@@ -1,0 +1,137 @@
+"""One RunPod job, start to finish: validate, fetch, process, deliver, clean up, answer.
+
+Every failure becomes `{"error": "<what to fix>"}` (RunPod then marks the job FAILED); the
+job's temp dir is removed whatever happens, and the worker stays ready for the next job.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pydantic import ValidationError
+
+from app.config import Settings, get_settings
+from app.errors import WatermarkRemovalError
+from app.job import JobInput, describe_validation_error
+from app.media.probe import probe
+from app.report import Report
+from app.service import WatermarkRemovalService
+from app.storage.deliver import deliver, output_name, plan_destination
+from app.storage.fetch import fetch
+
+ProgressSink = Callable[[dict, dict], None]
+IMAGE_FORMATS = {"png_pipe": ".png", "jpeg_pipe": ".jpg", "webp_pipe": ".webp", "bmp_pipe": ".bmp"}
+DISK_MARGIN_BYTES = 200 * 1024**2
+
+
+def is_fatal_cuda_error(exc: BaseException) -> bool:
+    """Errors after which the CUDA context is unusable: the worker must be replaced."""
+    text = str(exc)
+    return "CUDA error" in text or "device-side assert" in text or "cuDNN error" in text
+
+
+class Worker:
+    """Holds what lives across jobs (settings, GPU profile, loaded models) and runs jobs."""
+
+    def __init__(self, settings: Settings | None = None, progress: ProgressSink | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.service = WatermarkRemovalService(self.settings)
+        self.progress = progress
+
+    def warm_up(self) -> None:
+        """Load configured models at cold start, not on the first job."""
+        from app.backends import yolo_weights
+
+        weights = yolo_weights(self.settings)
+        if weights is not None:
+            from app.detection.yolo import load_yolo
+
+            load_yolo(weights)
+
+    def run(self, job: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(job.get("id") or "local")
+        started = time.perf_counter()
+        workdir = Path(tempfile.mkdtemp(prefix="wm-job-", dir=self.settings.temp_dir))
+        try:
+            return self._run(job, job_id, workdir, started)
+        except ValidationError as exc:
+            return self._fail(job_id, describe_validation_error(exc))
+        except WatermarkRemovalError as exc:
+            return self._fail(job_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the worker must answer every job and keep serving
+            logger.exception("Job {} crashed", job_id)
+            answer = self._fail(job_id, f"internal error: {type(exc).__name__}: {exc}")
+            if is_fatal_cuda_error(exc):
+                answer["refresh_worker"] = True
+            return answer
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _run(self, job: dict[str, Any], job_id: str, workdir: Path, started: float) -> dict[str, Any]:
+        raw = dict(job.get("input") or {})
+        if "s3Config" not in raw and job.get("s3Config"):
+            raw["s3Config"] = job["s3Config"]
+        request = JobInput.model_validate(raw)
+        destination = plan_destination(request, self.settings)
+        self._report_progress(job, "downloading", 0)
+        source = fetch(request, workdir, self.settings)
+        info = probe(source)
+        self._check_disk(workdir, source)
+        is_image = info.format_name in IMAGE_FORMATS
+        suffix = IMAGE_FORMATS.get(info.format_name, ".mp4")
+        result = workdir / f"out{suffix}"
+        options = request.watermark_config.options()
+        self._report_progress(job, "processing", 0)
+        if is_image:
+            report = self.service.process_image(source, result, options)
+        else:
+            step = max(1, info.frames // 10)
+            marks = {"next": step}
+
+            def on_frames(done: int, total: int) -> None:
+                if done >= marks["next"] or done == total:
+                    marks["next"] = done + step
+                    self._report_progress(job, "processing", round(100 * done / max(1, total)))
+
+            report = self.service.process(source, result, options, on_frames)
+        self._report_progress(job, "uploading", 100)
+        name = output_name(request, job_id, suffix)
+        location = deliver(destination, request, result, name, self.settings)
+        answer = {**location, **self._summary(report, result, name)}
+        answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)
+        logger.info("Job {} done: {} frames, {} with a watermark, {:.1f}s", job_id, report.frames_processed,
+                    report.watermark_frames, answer["timings"]["job_total"])
+        return answer
+
+    def _check_disk(self, workdir: Path, source: Path) -> None:
+        need = 2 * source.stat().st_size + DISK_MARGIN_BYTES
+        free = shutil.disk_usage(workdir).free
+        if free < need:
+            raise WatermarkRemovalError(f"not enough disk space: {free // 1024**2} MiB free, about {need // 1024**2} MiB needed")
+
+    @staticmethod
+    def _summary(report: Report, result: Path, name: str) -> dict[str, Any]:
+        out = report.output or report.input
+        return {
+            "filename": name, "size_bytes": result.stat().st_size, "width": out.width, "height": out.height,
+            "fps": round(out.fps, 3), "frames": out.frames, "duration_s": round(out.duration_s, 3),
+            "detector": report.detector, "inpainter": report.inpainter, "encoder": report.encoder,
+            "multiscale": report.multiscale, "fallbacks": report.fallbacks, "notes": report.notes,
+            "watermark_frames": report.watermark_frames, "timings": dict(report.timings),
+        }
+
+    def _report_progress(self, job: dict, stage: str, percent: int) -> None:
+        logger.info("Job {}: {} {}%", job.get("id"), stage, percent)
+        if self.progress is not None:
+            self.progress(job, {"stage": stage, "percent": percent})
+
+    @staticmethod
+    def _fail(job_id: str, message: str) -> dict[str, Any]:
+        logger.error("Job {} failed: {}", job_id, message)
+        return {"error": message}
