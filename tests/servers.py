@@ -1,0 +1,116 @@
+"""Real servers on loopback for the tests: a file/HTTP server, moto's S3 server, the RunPod local API."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up in {timeout}s")
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves files from a directory, plus /status/<code>, /redirect-loop, /stall, /huge and /huge-chunked."""
+
+    hits: list[str] = []
+
+    def log_message(self, *args) -> None:
+        type(self).hits.append(self.path)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.startswith("/status/"):
+            self.send_error(int(self.path.rsplit("/", 1)[1]))
+        elif self.path == "/redirect-loop":
+            self.send_response(302)
+            self.send_header("Location", "/redirect-loop")
+            self.end_headers()
+        elif self.path == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            self.wfile.write(b"\0" * 10)
+            self.wfile.flush()
+            time.sleep(8)
+        elif self.path in ("/huge", "/huge-chunked"):
+            self.send_response(200)
+            if self.path == "/huge":
+                self.send_header("Content-Length", str(50 * 1024**2))
+            self.end_headers()
+            try:
+                for _ in range(50):
+                    self.wfile.write(b"\0" * 1024**2)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        else:
+            super().do_GET()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.send_error(503 if self.path == "/put-fails" else 200)
+
+
+@contextmanager
+def file_server(directory: Path) -> Iterator[str]:
+    handler = lambda *a, **k: _Handler(*a, directory=str(directory), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def runpod_api(env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)],
+                            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/docs", timeout=120)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
