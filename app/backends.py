@@ -10,7 +10,8 @@ from app.detection.regions import RegionDetector
 from app.detection.static import StaticDetector
 from app.errors import ConfigError
 from app.gpu import BatchPlan
-from app.inpainting.opencv import OpenCVInpainter
+from app.inpainting.opencv import OpenCVFiller
+from app.inpainting.restorer import Restorer
 from app.media.probe import VideoInfo
 from app.models import resolve_weights
 
@@ -47,10 +48,23 @@ def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo
     return Choice(yolo, "yolo", f"YOLO model {weights.name}")
 
 
-def choose_inpainter(settings: Settings, options: ProcessOptions) -> Choice:
-    """LaMa when weights are configured; else OpenCV's Telea."""
-    if options.inpainter == "lama":
+def lama_weights(settings: Settings):
+    return resolve_weights(settings.lama_model, settings.lama_model_url, settings.model_cache_dir, "LaMa")
+
+
+def choose_inpainter(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:
+    """LaMa when weights are configured; else OpenCV's Telea. Both behind blend inversion."""
+    weights = lama_weights(settings) if options.inpainter in ("auto", "lama") else None
+    if options.inpainter == "lama" and weights is None:
         raise ConfigError("inpainter 'lama' needs weights: set LAMA_MODEL or LAMA_MODEL_URL")
-    reason = "opencv requested" if options.inpainter == "opencv" else "no LAMA_MODEL configured: OpenCV Telea inpainting"
-    backend = OpenCVInpainter(settings.inpaint_margin, settings.mask_dilate_kernel, settings.mask_dilate_iterations)
-    return Choice(backend, "opencv", reason)
+    if weights is None:
+        filler = OpenCVFiller()
+        reason = "opencv requested" if options.inpainter == "opencv" else "no LAMA_MODEL configured: OpenCV Telea inpainting"
+    else:
+        from app.inpainting.lama import LamaFiller, load_lama
+
+        filler = LamaFiller(load_lama(weights, plan.device), plan.device, plan.inpaint_batch, settings.inpaint_max_side)
+        reason = f"LaMa model {weights.name} on {plan.device}"
+    restorer = Restorer(filler, info.width, info.height, settings.inpaint_margin, settings.mask_dilate_kernel,
+                        settings.mask_dilate_iterations, unblend=options.unblend)
+    return Choice(restorer, filler.name, reason + ("; semi-transparent marks are un-blended" if options.unblend else ""))

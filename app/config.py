@@ -107,6 +107,7 @@ class ProcessOptions(BaseModel):
     yolo_batch_size: int | None = Field(default=None, ge=1)
     inpaint_batch_size: int | None = Field(default=None, ge=1)
     segment_frames: int | None = Field(default=None, ge=8)
+    unblend: bool = Field(default=True, description="undo semi-transparent marks where the video allows it")
 
     @field_validator("regions")
     @classmethod

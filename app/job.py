@@ -38,6 +38,7 @@ class WatermarkConfig(BaseModel):
     scales: list[float] | None = Field(default=None, min_length=1)
     detection_stride: int | None = Field(default=None, ge=1, le=30)
     encoder: EncoderName | None = None
+    unblend: bool = True
 
     def options(self) -> ProcessOptions:
         return ProcessOptions(**self.model_dump())

@@ -81,7 +81,7 @@ class WatermarkRemovalService:
             raise InputError(f"cannot decode the image {Path(input_path).name}")
         frame = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         detector = choose_detector(self.settings, options, info, plan)
-        inpainter = choose_inpainter(self.settings, options)
+        inpainter = choose_inpainter(self.settings, options, info, plan)
         dets = detector.backend.detect([frame])[0]
         cleaned = inpainter.backend.inpaint_batch([frame], [dets])[0]
         if not cv2.imwrite(str(output_path), cv2.cvtColor(cleaned, cv2.COLOR_RGB2BGR)):
@@ -98,7 +98,7 @@ class WatermarkRemovalService:
              progress: Progress | None) -> Report:
         s = self.settings
         detector = choose_detector(s, options, info, plan)
-        inpainter = choose_inpainter(s, options)
+        inpainter = choose_inpainter(s, options, info, plan)
         segment_frames, inpaint_batch = plan.segment_frames, plan.inpaint_batch
         report = Report(
             input=info, detector=detector.name, detector_reason=detector.reason, inpainter=inpainter.name,
@@ -140,7 +140,8 @@ class WatermarkRemovalService:
                 pass
             raise
         report.notes = list(detector.backend.notes)
-        report.fallbacks += list(getattr(detector.backend, "fallbacks", []))
+        report.fallbacks += list(getattr(detector.backend, "fallbacks", [])) + list(inpainter.backend.fallbacks)
+        report.restored_pixels = dict(inpainter.backend.pixels)
         report.multiscale = bool(getattr(detector.backend, "multiscale", False))
         for note in report.notes:
             logger.warning("Detector: {}", note)
@@ -165,6 +166,9 @@ class _Loop:
         raw = self.detector.detect(frames) if frames else []
         self.timer.add("detect", time.perf_counter() - start)
         self.pending.extend(frames)
+        start = time.perf_counter()
+        self.inpainter.observe(frames, raw)
+        self.timer.add("inpaint", time.perf_counter() - start)
         start = time.perf_counter()
         if self.use_tracking:
             ready = list(self.tracker.push(raw)) + (list(self.tracker.finish()) if final else [])

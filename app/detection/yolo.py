@@ -20,6 +20,7 @@ import torch
 from loguru import logger
 from torchvision.ops import nms
 
+from app.cuda import empty_cache, is_oom
 from app.detection.types import Detection
 from app.gpu import BatchPlan
 
@@ -28,16 +29,6 @@ Predictor = Callable[[list[np.ndarray], int, str, bool], list[np.ndarray]]
 BASE_IMGSZ = 640
 NMS_IOU = 0.5
 MULTISCALE_OOM = "CUDA out of memory during multi-scale detection. Disabling multi-scale and retrying with single-scale detection."
-
-
-def is_oom(exc: BaseException) -> bool:
-    """CUDA out-of-memory, as torch raises it or as a RuntimeError from a kernel."""
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
-
-
-def empty_cache() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 @lru_cache(maxsize=2)

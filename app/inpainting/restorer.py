@@ -1,0 +1,76 @@
+"""Restoring masked pixels on crops: undo a semi-transparent blend where the video allows it,
+fill the rest with the filler (LaMa or OpenCV), paste back with a feathered edge."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from app.detection.types import Detection
+from app.inpainting.masks import Crop, crops_for, feather_paste
+from app.inpainting.unblend import BlendEstimator
+
+
+class Filler(Protocol):
+    name: str
+    max_margin: int
+    fallbacks: list[str]
+
+    def fill(self, crops: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]: ...
+
+
+class Restorer:
+    """The inpainting stage of the pipeline; `observe` sees each segment before it is restored."""
+
+    def __init__(self, filler: Filler, width: int, height: int, margin: int, kernel: int, iterations: int,
+                 unblend: bool = True) -> None:
+        self.filler = filler
+        self.name = filler.name
+        self.width, self.height = width, height
+        self.margin = min(margin, filler.max_margin)
+        self.kernel, self.iterations = kernel, iterations
+        self.blend = BlendEstimator(width, height) if unblend else None
+        self.pixels = {"unblended": 0, "inpainted": 0}
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.filler.fallbacks
+
+    def _crops(self, dets: list[Detection]) -> list[Crop]:
+        return crops_for(dets, self.width, self.height, self.margin, self.kernel, self.iterations)
+
+    def observe(self, frames: list[np.ndarray], dets: list[list[Detection]]) -> None:
+        """Feed the blend estimator the pixels around this segment's marks."""
+        if self.blend is None:
+            return
+        for frame, frame_dets in zip(frames, dets, strict=True):
+            if frame_dets:
+                self.blend.observe(frame, [c.box for c in self._crops(frame_dets)])
+
+    def inpaint_batch(self, frames: list[np.ndarray], dets: list[list[Detection]]) -> list[np.ndarray]:
+        """Restored copies of `frames` (frames without detections are returned as they are)."""
+        outputs = [f if not d else f.copy() for f, d in zip(frames, dets, strict=True)]
+        jobs: list[tuple[int, Crop, np.ndarray, np.ndarray]] = []
+        for index, frame_dets in enumerate(dets):
+            for crop in self._crops(frame_dets) if frame_dets else []:
+                x1, y1, x2, y2 = crop.box
+                region = np.ascontiguousarray(frames[index][y1:y2, x1:x2])
+                remaining = crop.mask
+                if self.blend is not None:
+                    region, remaining = self.blend.undo(region, crop.box, crop.mask)
+                masked = int((crop.mask > 0).sum())
+                left = int((remaining > 0).sum())
+                self.pixels["unblended"] += masked - left
+                self.pixels["inpainted"] += left
+                jobs.append((index, crop, region, remaining))
+        to_fill = [j for j in jobs if j[3].any()]
+        filled = self.filler.fill([j[2] for j in to_fill], [j[3] for j in to_fill]) if to_fill else []
+        by_job = {id(j): f for j, f in zip(to_fill, filled, strict=True)}
+        for job in jobs:
+            index, crop, region, remaining = job
+            result = region
+            if id(job) in by_job:
+                result = np.where(remaining[:, :, None] > 0, by_job[id(job)], region)
+            feather_paste(outputs[index], crop, result)
+        return outputs

@@ -1,0 +1,103 @@
+"""Undoing a semi-transparent mark instead of painting over it.
+
+A semi-transparent mark leaves the picture under it visible: observed = (1 - a) * picture + a * colour,
+with the opacity `a` and colour fixed per pixel while the picture changes. Over many frames, the
+picture's temporal mean and spread at a pixel are close to those of its unmarked neighbours, so
+interpolating the neighbours' statistics into the mask gives, per pixel and channel,
+a = 1 - std(observed) / std(picture) and colour = (mean(observed) - (1 - a) * mean(picture)) / a.
+Where the estimate is confident (the picture varies enough, the mark is not near-opaque) the blend
+is inverted: picture = (observed - a * colour) / (1 - a). The rest is left to the inpainter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from app.detection.types import Box
+
+MIN_OBSERVATIONS = 16
+MAX_ALPHA = 0.85
+MIN_BACKGROUND_STD = 8.0
+REESTIMATE_GROWTH = 1.25
+
+
+@dataclass
+class _Estimate:
+    alpha: np.ndarray  # (h, w) float32
+    colour: np.ndarray  # (h, w, 3) float32
+    confident: np.ndarray  # (h, w) bool, only inside the mask it was made for
+    observations: int
+
+
+class BlendEstimator:
+    """Accumulates per-pixel statistics where marks are, and inverts the blend where it can."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self._sum: np.ndarray | None = None
+        self._sq: np.ndarray | None = None
+        self._count: np.ndarray | None = None
+        self._cache: dict[tuple[Box, bytes], _Estimate] = {}
+
+    def observe(self, frame: np.ndarray, boxes: list[Box]) -> None:
+        """Add one frame's pixels inside `boxes` (crop regions around its marks) to the statistics."""
+        if self._sum is None:
+            self._sum = np.zeros((self.height, self.width, 3), np.float32)
+            self._sq = np.zeros_like(self._sum)
+            self._count = np.zeros((self.height, self.width), np.int32)
+        assert self._sq is not None and self._count is not None
+        covered = np.zeros((self.height, self.width), bool)
+        for x1, y1, x2, y2 in boxes:
+            covered[y1:y2, x1:x2] = True
+        ys, xs = np.nonzero(covered.any(axis=1))[0], np.nonzero(covered.any(axis=0))[0]
+        if len(ys) == 0:
+            return
+        sl = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
+        part = covered[sl]
+        values = frame[sl].astype(np.float32) * part[:, :, None]
+        self._sum[sl] += values
+        self._sq[sl] += values * values
+        self._count[sl] += part
+
+    def undo(self, crop: np.ndarray, box: Box, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(crop with the blend undone where confident, mask of what is still to inpaint)."""
+        estimate = self._estimate(box, mask)
+        if estimate is None:
+            return crop, mask
+        a = estimate.alpha[:, :, None]
+        restored = np.clip((crop.astype(np.float32) - a * estimate.colour) / (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+        out = crop.copy()
+        out[estimate.confident] = restored[estimate.confident]
+        remaining = np.where(estimate.confident, 0, mask).astype(np.uint8)
+        return out, remaining
+
+    def _estimate(self, box: Box, mask: np.ndarray) -> _Estimate | None:
+        if self._count is None:
+            return None
+        x1, y1, x2, y2 = box
+        count = self._count[y1:y2, x1:x2]
+        observed = int(count.min())
+        if observed < MIN_OBSERVATIONS:
+            return None
+        key = (box, np.packbits(mask > 0).tobytes())
+        cached = self._cache.get(key)
+        if cached is not None and observed < cached.observations * REESTIMATE_GROWTH:
+            return cached
+        assert self._sum is not None and self._sq is not None
+        n = count[:, :, None].astype(np.float32)
+        mean = self._sum[y1:y2, x1:x2] / n
+        std = np.sqrt(np.maximum(self._sq[y1:y2, x1:x2] / n - mean * mean, 0.0))
+        inside = (mask > 0).astype(np.uint8)
+        mean_bg = np.stack([cv2.inpaint(mean[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
+        std_bg = np.stack([cv2.inpaint(std[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
+        alpha = np.median(np.clip(1.0 - std / np.maximum(std_bg, 1e-3), 0.0, 1.0), axis=2).astype(np.float32)
+        colour = (mean - (1.0 - alpha[:, :, None]) * mean_bg) / np.maximum(alpha[:, :, None], 1e-3)
+        confident = (inside > 0) & (alpha < MAX_ALPHA) & (std_bg.min(axis=2) > MIN_BACKGROUND_STD)
+        estimate = _Estimate(alpha, colour.astype(np.float32), confident, observed)
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = estimate
+        return estimate
