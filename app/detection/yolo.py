@@ -20,7 +20,7 @@ import torch
 from loguru import logger
 from torchvision.ops import nms
 
-from app.cuda import empty_cache, is_oom
+from app.cuda import OomLadder, empty_cache, is_oom
 from app.detection.types import Detection
 from app.gpu import BatchPlan
 
@@ -61,18 +61,29 @@ class YoloDetector:
         self.predict = predictor
         self.width, self.height = width, height
         self.confidence, self.max_area = confidence, max_bbox_percent / 100.0 * width * height
-        self.device = plan.device
+        self.ladder = OomLadder("detection", "YOLO", plan.yolo_batch, plan.device)
         self.multiscale = plan.multiscale and len(plan.scales) > 1
         self.scales = plan.scales if self.multiscale else (1.0,)
         self.multi_batch = plan.yolo_batch_per_scale
-        self.batch = plan.yolo_batch
         self.stride = plan.detection_stride
         self.frames_seen = 0
-        self.fallbacks: list[str] = []
+        self.scale_fallbacks: list[str] = []
         self.notes: list[str] = []
         logger.info("YOLO on {}: multi-scale {} (scales {}), batch {} per scale / {} single, stride {}",
                     self.device, "on" if self.multiscale else "off", list(self.scales), self.multi_batch, self.batch,
                     self.stride)
+
+    @property
+    def batch(self) -> int:
+        return self.ladder.batch
+
+    @property
+    def device(self) -> str:
+        return self.ladder.device
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.scale_fallbacks + self.ladder.fallbacks
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         """Boxes for each frame; frames between strides get none (tracking bridges them)."""
@@ -94,26 +105,10 @@ class YoloDetector:
                 if not is_oom(exc):
                     raise
                 logger.warning(MULTISCALE_OOM)
-                self.fallbacks.append("detection: CUDA out of memory at multi-scale; single-scale for the rest of the job")
+                self.scale_fallbacks.append("detection: CUDA out of memory at multi-scale; single-scale for the rest of the job")
                 self.multiscale, self.scales = False, (1.0,)
                 empty_cache()
-        while True:
-            try:
-                return self._run(frames, (1.0,), self.batch)
-            except Exception as exc:
-                if not is_oom(exc):
-                    raise
-                empty_cache()
-                if self.batch > 1:
-                    self.batch //= 2
-                    message = f"detection: CUDA out of memory; YOLO batch halved to {self.batch}"
-                elif self.device != "cpu":
-                    self.device = "cpu"
-                    message = "detection: CUDA out of memory at batch 1; detection moved to CPU"
-                else:
-                    raise
-                logger.warning(message)
-                self.fallbacks.append(message)
+        return self.ladder.run(lambda batch, device: self._run(frames, (1.0,), batch))
 
     def _run(self, frames: list[np.ndarray], scales: tuple[float, ...], batch: int) -> list[list[Detection]]:
         per_frame: list[list[np.ndarray]] = [[] for _ in frames]

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from loguru import logger
 
-from app.cuda import empty_cache, is_oom
+from app.cuda import OomLadder
 
 MODULO = 8
 
@@ -55,8 +55,16 @@ class LamaFiller:
     max_margin = 256
 
     def __init__(self, model: torch.jit.ScriptModule, device: str, batch: int, max_side: int) -> None:
-        self.model, self.device, self.batch, self.max_side = model, device, batch, max_side
-        self.fallbacks: list[str] = []
+        self.model, self.max_side = model, max_side
+        self.ladder = OomLadder("inpainting", "LaMa", batch, device, self._move_to_cpu)
+
+    @property
+    def device(self) -> str:
+        return self.ladder.device
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.ladder.fallbacks
 
     def fill(self, crops: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
         prepared = [self._prepare(c, m) for c, m in zip(crops, masks, strict=True)]
@@ -87,27 +95,16 @@ class LamaFiller:
         return np.pad(crop, (*pad, (0, 0)), mode="symmetric"), np.pad(mask, pad, mode="symmetric"), (h, w)
 
     def _run(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-        while True:
-            try:
-                out: list[np.ndarray] = []
-                for start in range(0, len(images), self.batch):
-                    out.extend(self._forward(images[start : start + self.batch], masks[start : start + self.batch]))
-                return out
-            except Exception as exc:
-                if not is_oom(exc):
-                    raise
-                empty_cache()
-                if self.batch > 1:
-                    self.batch //= 2
-                    message = f"inpainting: CUDA out of memory; LaMa batch halved to {self.batch}"
-                elif self.device != "cpu":
-                    self.device = "cpu"
-                    self.model = self.model.to("cpu")
-                    message = "inpainting: CUDA out of memory at batch 1; LaMa moved to CPU"
-                else:
-                    raise
-                logger.warning(message)
-                self.fallbacks.append(message)
+        def attempt(batch: int, device: str) -> list[np.ndarray]:
+            out: list[np.ndarray] = []
+            for start in range(0, len(images), batch):
+                out.extend(self._forward(images[start : start + batch], masks[start : start + batch]))
+            return out
+
+        return self.ladder.run(attempt)
+
+    def _move_to_cpu(self) -> None:
+        self.model = self.model.to("cpu")
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(self.device)
