@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", type=_region, action="append", default=[], metavar="X,Y,W,H",
                         help="inpaint this box in every frame (repeatable); skips detection")
     parser.add_argument("--no-multiscale", action="store_true", help="single-scale YOLO detection")
+    parser.add_argument("--no-unblend", action="store_true", help="inpaint semi-transparent marks instead of undoing them")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     parser.add_argument("--encoder", choices=["auto", "nvenc", "libx264"], default=None)
     parser.add_argument("--max-bbox-percent", type=float, default=None)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             multiscale=False if args.no_multiscale else None, device=args.device, encoder=args.encoder,
             max_bbox_percent=args.max_bbox_percent, detection_stride=args.detection_stride,
             yolo_batch_size=args.yolo_batch_size, inpaint_batch_size=args.inpaint_batch_size,
-            segment_frames=args.segment_frames,
+            segment_frames=args.segment_frames, unblend=not args.no_unblend,
         )
     except ValidationError as exc:
         print(f"error: invalid option: {exc.errors()[0]['msg']}", file=sys.stderr)

@@ -11,7 +11,7 @@ import pytest
 from app.errors import InputError
 from app.media.probe import probe
 from app.media.reader import read_frames
-from app.media.writer import VideoWriter, choose_encoder, nvenc_check
+from app.media.writer import X264_ARGS, VideoWriter, choose_encoder, nvenc_check
 from scripts.footage import opencv_data, pan_frames, write_clip
 
 
@@ -31,6 +31,21 @@ def test_roundtrip_keeps_frames_fps_duration_and_audio(pan_clean: Path, tmp_path
     assert out.fps == pytest.approx(src.fps, rel=1e-3)
     assert out.duration_s == pytest.approx(src.duration_s, abs=1.5 / src.fps)
     assert (out.width, out.height, out.codec, out.pix_fmt) == (src.width, src.height, "h264", "yuv420p")
+
+
+def test_rgb_round_trip_is_as_sharp_as_a_direct_transcode(pan_logo, tmp_path: Path) -> None:
+    """Real (yuv420p) video through RGB and back must lose no more than ffmpeg's own transcode."""
+    path, _ = pan_logo
+    src, out, _ = _roundtrip(path, tmp_path / "out.mp4")
+    direct = tmp_path / "direct.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), *X264_ARGS, "-pix_fmt", "yuv420p", str(direct)], check=True)
+    ours, theirs = psnr_video(src, out), psnr_video(src, probe(direct))
+    assert ours > theirs - 0.3, f"our decode/encode round trip {ours:.2f} dB vs a direct transcode {theirs:.2f} dB"
+
+
+def psnr_video(reference, test) -> float:
+    errors = [np.mean((a.astype(float) - b) ** 2) for a, b in zip(read_frames(reference), read_frames(test), strict=False)]
+    return float(10 * np.log10(255**2 / np.mean(errors)))
 
 
 def test_audio_that_mp4_cannot_carry_is_reencoded(tmp_path: Path) -> None:

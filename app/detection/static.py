@@ -34,7 +34,35 @@ MAX_WINDOW_SAMPLES = 32
 STATIC_REFUSE_FRACTION = 0.02
 GROUP_GAP = 17  # pixels (analysis scale) that join letters and logo parts into one mark
 MIN_PIECE = 24  # candidate specks smaller than this (analysis pixels) are noise, not part of a mark
+SHOWN_REMEMBERED = 0.5  # stricter for a mark this window did not find by itself
 SHOWN = 0.3  # fraction of a mark's edge pixels a frame must show for the mark to be in it
+
+
+Box = tuple[int, int, int, int]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """`mask` (uint8 0/1) with every region it encloses filled in."""
+    padded = np.pad(mask, 1)
+    outside = padded.copy()
+    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 1)
+    return (mask | (outside[1:-1, 1:-1] == 0)).astype(np.uint8)
+
+
+@dataclass
+class _Mark:
+    """A mark seen in some window: its extent (analysis pixels), the edge template to look for it
+    by (the pixels and dominant axes of its latest sighting), and its box and mask in source pixels."""
+
+    box: Box
+    mask: np.ndarray
+    template_box: Box
+    template: np.ndarray
+    ax: np.ndarray
+    ay: np.ndarray
+    source_box: Box
+    source_mask: np.ndarray
 
 
 @dataclass
@@ -59,7 +87,7 @@ class StaticDetector:
         self.frames_seen = 0
         self.notes: list[str] = []
         self.fps = fps
-        self.memory: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
+        self.memory: list[_Mark] = []
 
     def _sample(self, frame: np.ndarray) -> _Sample:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
@@ -76,8 +104,9 @@ class StaticDetector:
             chunk = frames[start : start + self.window]
             samples = {i: self._sample(f) for i, f in enumerate(chunk) if (self.frames_seen + i) % self.stride == 0}
             self.history.extend(samples.values())
-            components = [self._remember(c) for c in self._components(list(self.history), self.frames_seen)]
-            results.extend(self._per_frame(chunk, samples, components))
+            seen = {self._remember(*c) for c in self._components(list(self.history), self.frames_seen)}
+            checks = [(mark, SHOWN if k in seen else SHOWN_REMEMBERED) for k, mark in enumerate(self.memory)]
+            results.extend(self._per_frame(chunk, samples, checks))
             self.frames_seen += len(chunk)
         return results
 
@@ -151,46 +180,47 @@ class StaticDetector:
             components.append(((x, y, x + bw, y + bh), inside, ax[y : y + bh, x : x + bw], ay[y : y + bh, x : x + bw]))
         return components
 
-    def _remember(self, component: tuple) -> tuple:
-        """Grow a component to the extent the same mark had in earlier windows.
+    def _remember(self, box: Box, inside: np.ndarray, ax: np.ndarray, ay: np.ndarray) -> int:
+        """Index of the remembered mark this component is; grows that mark to the union of what was seen.
 
-        A window can miss part of a mark where the picture under that part happens not to
-        change; the mark's shape does not change, so what earlier windows saw still holds.
-        Returns (box, mask, axis x, axis y, own pixels) where the box and mask are the union.
+        A window can miss part of a mark where the picture under that part happens not to change;
+        the mark's shape does not change, so what earlier windows saw still holds. Remembered marks
+        are looked for in every later frame, so a mark that jumps back to a known spot is found at once.
         """
-        box, inside, ax, ay = component
-        for k, (old_box, old_mask) in enumerate(self.memory):
-            if iou(box, old_box) >= 0.3:
-                union = (min(box[0], old_box[0]), min(box[1], old_box[1]), max(box[2], old_box[2]), max(box[3], old_box[3]))
+        for k, mark in enumerate(self.memory):
+            if iou(box, mark.box) >= 0.3:
+                union = (min(box[0], mark.box[0]), min(box[1], mark.box[1]), max(box[2], mark.box[2]), max(box[3], mark.box[3]))
                 mask = np.zeros((union[3] - union[1], union[2] - union[0]), bool)
-                for b, m in ((box, inside), (old_box, old_mask)):
+                for b, m in ((box, inside), (mark.box, mark.mask)):
                     mask[b[1] - union[1] : b[3] - union[1], b[0] - union[0] : b[2] - union[0]] |= m
-                self.memory[k] = (union, mask)
-                return union, mask, box, inside, ax, ay
-        self.memory.append((box, inside))
-        return box, inside, box, inside, ax, ay
+                self.memory[k] = _Mark(union, mask, box, inside, ax, ay, *self._to_source(*union, mask))
+                return k
+        self.memory.append(_Mark(box, inside, box, inside, ax, ay, *self._to_source(*box, inside)))
+        return len(self.memory) - 1
 
-    def _per_frame(self, chunk: list[np.ndarray], samples: dict[int, _Sample], components: list) -> list[list[Detection]]:
-        """Keep, per frame, the components whose edges that frame shows (the mark may have jumped)."""
+    def _per_frame(self, chunk: list[np.ndarray], samples: dict[int, _Sample],
+                   checks: list[tuple[_Mark, float]]) -> list[list[Detection]]:
+        """Keep, per frame, the marks whose edges that frame shows (a mark may jump between spots)."""
         sampled = sorted(samples)
-        in_source = [self._to_source(*c[0], c[1]) for c in components]
         out: list[list[Detection]] = []
         for i in range(len(chunk)):
             nearest = samples[min(sampled, key=lambda s: abs(s - i))]
             frame_dets = []
-            for (_, _, (ox1, oy1, ox2, oy2), own, cx, cy), (box, mask) in zip(components, in_source, strict=True):
-                response = np.abs(nearest.gx[oy1:oy2, ox1:ox2] * cx + nearest.gy[oy1:oy2, ox1:ox2] * cy)
-                shown = float((response[own] > 0.75 * EDGE_STRENGTH).mean())
-                if shown >= SHOWN:
-                    frame_dets.append(Detection(box=box, score=shown, source=self.name, mask=mask))
+            for mark, threshold in checks:
+                x1, y1, x2, y2 = mark.template_box
+                response = np.abs(nearest.gx[y1:y2, x1:x2] * mark.ax + nearest.gy[y1:y2, x1:x2] * mark.ay)
+                shown = float((response[mark.template] > 0.75 * EDGE_STRENGTH).mean())
+                if shown >= threshold:
+                    frame_dets.append(Detection(box=mark.source_box, score=shown, source=self.name, mask=mark.source_mask))
             out.append(frame_dets)
         return out
 
     def _to_source(self, x1: int, y1: int, x2: int, y2: int, inside: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
-        """Box and mark mask in source pixels (the mask slightly grown to cover anti-aliasing)."""
+        """Box and mark mask in source pixels: edges found, closed shapes filled (a filled glyph's inside
+        has no edges but is part of the mark), grown slightly to cover anti-aliasing."""
         s = self.scale
         box = (int(x1 / s), int(y1 / s), min(self.width, int(np.ceil(x2 / s))), min(self.height, int(np.ceil(y2 / s))))
-        mask = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8))
+        mask = cv2.dilate(fill_holes(inside.astype(np.uint8)), np.ones((3, 3), np.uint8))
         mask = cv2.resize(mask, (box[2] - box[0], box[3] - box[1]), interpolation=cv2.INTER_NEAREST) > 0
         return box, mask
 

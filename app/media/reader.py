@@ -9,7 +9,7 @@ import numpy as np
 
 from app.errors import InputError
 from app.media.probe import VideoInfo
-from app.media.process import spawn
+from app.media.process import SWS_FLAGS, spawn
 
 
 def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
@@ -22,7 +22,7 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     args = [
         "ffmpeg", "-nostdin", "-v", "error", "-i", info.path,
         "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]
     proc, tail = spawn(args, stdout=subprocess.PIPE)
     assert proc.stdout is not None

@@ -18,7 +18,7 @@ from loguru import logger
 from app.config import EncoderName
 from app.errors import EncodeError
 from app.media.probe import VideoInfo
-from app.media.process import spawn
+from app.media.process import SWS_FLAGS, spawn
 
 NVENC_ARGS = [
     "-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr", "-cq", "16", "-b:v", "0",
@@ -95,7 +95,7 @@ class VideoWriter:
             args += ["-c:a", "copy"] if self.audio_mode == "copy" else ["-c:a", "aac", "-b:a", "192k"]
         else:
             args += ["-map", "0:v:0"]
-        args += [*codec_args, *COMMON_ARGS, "-f", "mp4", str(self.output)]
+        args += ["-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", "mp4", str(self.output)]
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
 
