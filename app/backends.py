@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.config import ProcessOptions, Settings
@@ -23,8 +24,15 @@ class Choice:
     reason: str
 
 
-def yolo_weights(settings: Settings):
-    return resolve_weights(settings.yolo_model, settings.yolo_model_url, settings.model_cache_dir, "YOLO")
+def _baked(settings: Settings, name: str) -> Path | None:
+    """A weights file baked into `MODELS_DIR` (the Docker image), when there is one."""
+    path = settings.models_dir / name if settings.models_dir else None
+    return path if path is not None and path.is_file() else None
+
+
+def yolo_weights(settings: Settings) -> Path | None:
+    path = settings.yolo_model or (None if settings.yolo_model_url else _baked(settings, "yolo.pt"))
+    return resolve_weights(path, settings.yolo_model_url, settings.model_cache_dir, "YOLO")
 
 
 def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:
@@ -48,8 +56,9 @@ def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo
     return Choice(yolo, "yolo", f"YOLO model {weights.name}")
 
 
-def lama_weights(settings: Settings):
-    return resolve_weights(settings.lama_model, settings.lama_model_url, settings.model_cache_dir, "LaMa")
+def lama_weights(settings: Settings) -> Path | None:
+    path = settings.lama_model or (None if settings.lama_model_url else _baked(settings, "big-lama.pt"))
+    return resolve_weights(path, settings.lama_model_url, settings.model_cache_dir, "LaMa")
 
 
 def choose_inpainter(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     lama_model: Path | None = None
     lama_model_url: str | None = None
     model_cache_dir: Path = Path.home() / ".cache" / "watermark-worker"
+    models_dir: Path | None = None  # baked weights (the image's /models): yolo.pt, big-lama.pt used when present
     device: DeviceName = "auto"
     encoder: EncoderName = "auto"
 

@@ -1,0 +1,102 @@
+"""Deployment files: linted, consistent with each other, and the release script behaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.worker import Worker
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+BAKE = (ROOT / "docker-bake.hcl").read_text()
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    done = subprocess.run([str(BIN / "hadolint"), "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_shell_scripts_pass_shellcheck() -> None:
+    scripts = ["scripts/setup.sh", "rebuild_and_push.sh", ".ci/run"]
+    done = subprocess.run([str(BIN / "shellcheck"), *scripts], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_bake_targets_and_args_exist_in_the_dockerfile() -> None:
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)$", DOCKERFILE, re.M))
+    targets = re.findall(r'^\s*target\s*=\s*"([^"]+)"', BAKE, re.M)
+    assert targets and set(targets) <= stages
+    declared = set(re.findall(r"^ARG (\w+)", DOCKERFILE, re.M))
+    args_block = re.search(r"args\s*=\s*\{(.*?)\}", BAKE, re.S)
+    assert args_block is not None
+    passed = set(re.findall(r"^\s*(\w+)\s*=", args_block.group(1), re.M))
+    assert passed and passed <= declared
+    assert re.search(r'platforms\s*=\s*\["linux/amd64"\]', BAKE)
+    assert '"${REGISTRY}/${IMAGE}:${RELEASE_VERSION}"' in BAKE and '"${REGISTRY}/${IMAGE}:latest"' in BAKE
+    for name in ("REGISTRY", "IMAGE", "RELEASE_VERSION"):
+        assert f'variable "{name}"' in BAKE
+
+
+def test_dockerfile_installs_exactly_requirements_txt() -> None:
+    installs = re.findall(r"pip install[^\n]*", DOCKERFILE)
+    assert installs == ["pip install --no-cache-dir -r requirements.txt"]
+    assert "COPY requirements.txt ." in DOCKERFILE
+    assert 'CMD ["python", "-u", "handler.py"]' in DOCKERFILE
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"tests", "samples", ".venv", ".cache"} <= set(ignored)
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path) -> Path:
+    """A `docker` on PATH that records its arguments and answers `imagetools inspect` with a digest."""
+    log = tmp_path / "docker.log"
+    stub = tmp_path / "bin" / "docker"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncase "$*" in *"imagetools inspect"*) echo \'"sha256:abc123"\';; esac\n')
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    return log
+
+
+def run_release(fake_docker: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{fake_docker.parent / 'bin'}:{os.environ['PATH']}", "REGISTRY": "registry.test/me"}
+    return subprocess.run(["bash", "rebuild_and_push.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+def test_release_script_builds_pushes_and_prints_the_digest(fake_docker: Path) -> None:
+    version = re.search(r'variable "RELEASE_VERSION" \{\s*default = "([^"]+)"', BAKE).group(1)
+    done = run_release(fake_docker)
+    assert done.returncode == 0, done.stderr
+    calls = fake_docker.read_text().splitlines()
+    assert calls[0] == "buildx bake --push worker"
+    assert f"registry.test/me/watermark-remover-worker:{version}" in done.stdout
+    assert "RunPod template image: registry.test/me/watermark-remover-worker@sha256:abc123" in done.stdout
+    assert not any(word in call for call in calls for word in ("prune", " rm", "stop", "kill"))
+
+
+def test_release_script_prunes_only_when_asked(fake_docker: Path) -> None:
+    assert run_release(fake_docker, "--prune").returncode == 0
+    assert any("buildx prune" in call for call in fake_docker.read_text().splitlines())
+    assert run_release(fake_docker, "--bogus").returncode == 2
+
+
+def test_hub_metadata_and_its_test_job_runs() -> None:
+    hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())
+    assert hub["type"] == "serverless" and hub["config"]["runsOn"] == "GPU"
+    keys = {e["key"] for e in hub["config"]["env"]}
+    assert {"BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME"} <= keys
+    assert all(e["input"]["description"] for e in hub["config"]["env"])
+    tests = json.loads((ROOT / ".runpod" / "tests.json").read_text())
+    for case in tests["tests"]:
+        answer = Worker(Settings()).run({"id": case["name"], "input": case["input"]})
+        assert "error" not in answer, answer
+        assert answer["frames"] > 0 and answer["video_base64"]
