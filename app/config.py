@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     # Worker (RunPod handler) limits and storage.
     max_input_bytes: int = Field(default=2 * 1024**3, ge=1)
+    max_width: int = Field(default=4096, ge=16)
+    max_height: int = Field(default=4096, ge=16)
+    max_duration_seconds: float = Field(default=3600.0, gt=0)
     max_base64_bytes: int = Field(default=100 * 1024**2, ge=1)
     inline_output_max_bytes: int = Field(default=8 * 1024**2, ge=0)
     download_connect_timeout: float = Field(default=10.0, gt=0)

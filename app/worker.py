@@ -17,7 +17,7 @@ from loguru import logger
 from pydantic import ValidationError
 
 from app.config import Settings, get_settings
-from app.errors import WatermarkRemovalError
+from app.errors import InputError, WatermarkRemovalError
 from app.job import JobInput, describe_validation_error
 from app.media.probe import probe
 from app.report import Report
@@ -82,6 +82,7 @@ class Worker:
         self._report_progress(job, "downloading", 0)
         source = fetch(request, workdir, self.settings)
         info = probe(source)
+        self._check_limits(info.width, info.height, info.duration_s)
         self._check_disk(workdir, source)
         is_image = info.format_name in IMAGE_FORMATS
         suffix = IMAGE_FORMATS.get(info.format_name, ".mp4")
@@ -108,6 +109,13 @@ class Worker:
         logger.info("Job {} done: {} frames, {} with a watermark, {:.1f}s", job_id, report.frames_processed,
                     report.watermark_frames, answer["timings"]["job_total"])
         return answer
+
+    def _check_limits(self, width: int, height: int, duration_s: float) -> None:
+        s = self.settings
+        if width > s.max_width or height > s.max_height:
+            raise InputError(f"resolution {width}x{height} is above the limit of {s.max_width}x{s.max_height}")
+        if duration_s > s.max_duration_seconds:
+            raise InputError(f"duration {duration_s:.0f}s is above the limit of {s.max_duration_seconds:.0f}s")
 
     def _check_disk(self, workdir: Path, source: Path) -> None:
         need = 2 * source.stat().st_size + DISK_MARGIN_BYTES
