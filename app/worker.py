@@ -74,7 +74,10 @@ class Worker:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _run(self, job: dict[str, Any], job_id: str, workdir: Path, started: float) -> dict[str, Any]:
-        raw = dict(job.get("input") or {})
+        given = job.get("input")
+        if given is not None and not isinstance(given, dict):
+            raise InputError(f"invalid input: input must be a JSON object, not {type(given).__name__}")
+        raw = dict(given or {})
         if "s3Config" not in raw and job.get("s3Config"):
             raw["s3Config"] = job["s3Config"]
         request = JobInput.model_validate(raw)

@@ -8,7 +8,7 @@ import platform
 import subprocess
 from datetime import datetime, timezone
 
-from bench import speed
+from bench import soak, speed
 from bench.clips import build_all
 from bench.figures import contact_sheet, psnr_chart
 from bench.quality import evaluate
@@ -85,6 +85,21 @@ def quality_section(results: list[dict]) -> list[str]:
     return lines
 
 
+def soak_section(result: dict) -> list[str]:
+    return [
+        "## Soak (reliability)",
+        "",
+        f"{soak.SEQUENTIAL} sequential and {soak.CONCURRENT} concurrent `/runsync` jobs through `handler.py --rp_serve_api`,",
+        "input over HTTP, output to moto's S3, every presigned result fetched and probed.",
+        "",
+        "| jobs | valid results | s per job | API server RSS after 5 jobs → end | growth | temp files left |",
+        "|---|---|---|---|---|---|",
+        f"| {result['jobs']} | {result['valid']} | {result['seconds_per_job']} | {result['rss_mib_after_5']} → "
+        f"{result['rss_mib_end']} MiB | {result['rss_growth_pct']}% | {result['temp_leftovers']} |",
+        "",
+    ]
+
+
 def main() -> None:
     clips = build_all(WORK / "clips")
     results = [evaluate(clip, WORK / "clips") for clip in clips]
@@ -92,7 +107,8 @@ def main() -> None:
     for clip, result in zip(clips, results, strict=True):
         contact_sheet(result, clip.clean, clip.truth, BENCH / f"sheet_{clip.name}.png")
     speed_result = speed.run()
-    (WORK / "results.json").write_text(json.dumps({"quality": results, "speed": speed_result}, indent=1))
+    soak_result = soak.run(WORK / "soak")
+    (WORK / "results.json").write_text(json.dumps({"quality": results, "speed": speed_result, "soak": soak_result}, indent=1))
     text = "\n".join([
         "# Benchmark results",
         "",
@@ -102,6 +118,7 @@ def main() -> None:
         *quality_section(results),
         *speed_section(speed_result),
         "",
+        *soak_section(soak_result),
     ])
     (BENCH / "RESULTS.md").write_text(text)
     print(text)

@@ -15,7 +15,7 @@ from loguru import logger
 from app.config import Settings
 from app.media.probe import probe
 from app.worker import Worker
-from tests.servers import file_server, moto_server, runpod_api
+from scripts.servers import file_server, moto_server, runpod_api
 
 BUCKET = "results"
 KEY_ID, SECRET = "AKIDTEST", "very-secret-value-123"
@@ -156,7 +156,7 @@ def test_bad_jobs_fail_with_specific_message(env: Path, served, job_input: dict,
 def test_no_storage_fails_before_downloading(monkeypatch: pytest.MonkeyPatch, served) -> None:
     url, _ = served
     monkeypatch.setenv("ALLOW_PRIVATE_URLS", "1")
-    from tests.servers import _Handler
+    from scripts.servers import _Handler
 
     before = len(_Handler.hits)
     answer = Worker(Settings()).run({"id": "n", "input": {"video_url": f"{url}/clip.mp4"}})
@@ -177,7 +177,7 @@ def test_local_api_runsync_run_and_status(s3_endpoint: str, served) -> None:
     url, clip = served
     env = {"BUCKET_ENDPOINT_URL": s3_endpoint, "BUCKET_ACCESS_KEY_ID": KEY_ID, "BUCKET_SECRET_ACCESS_KEY": SECRET,
            "BUCKET_NAME": BUCKET, "ALLOW_PRIVATE_URLS": "1"}
-    with runpod_api(env) as api:
+    with runpod_api(env) as (api, _):
         good = {"input": {"video_url": f"{url}/clip.mp4"}}
         done = requests.post(f"{api}/runsync", json=good, timeout=300).json()
         assert done["status"] == "COMPLETED", done

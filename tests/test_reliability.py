@@ -13,7 +13,7 @@ import pytest
 
 from app.config import Settings
 from app.worker import Worker
-from tests.servers import file_server
+from scripts.servers import file_server
 
 GOOD_FRAMES = 150
 

@@ -1,4 +1,4 @@
-"""Real servers on loopback for the tests: a file/HTTP server, moto's S3 server, the RunPod local API."""
+"""Real servers on loopback for tests and the soak benchmark: a file/HTTP server, moto S3, the RunPod local API."""
 
 from __future__ import annotations
 
@@ -103,14 +103,15 @@ def moto_server() -> Iterator[str]:
 
 
 @contextmanager
-def runpod_api(env: dict[str, str]) -> Iterator[str]:
+def runpod_api(env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """`python handler.py --rp_serve_api` on a free port; yields (base URL, server pid)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "handler.py", "--rp_serve_api", "--rp_api_port", str(port)],
                             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/docs", timeout=120)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=20)
