@@ -67,7 +67,7 @@ class BlendEstimator:
         estimate = self._estimate(box, mask)
         if estimate is None:
             return crop, mask
-        a = estimate.alpha[:, :, None]
+        a = np.minimum(estimate.alpha, MAX_ALPHA)[:, :, None]  # only confident pixels (< MAX_ALPHA) are used
         restored = np.clip((crop.astype(np.float32) - a * estimate.colour) / (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
         out = crop.copy()
         out[estimate.confident] = restored[estimate.confident]
