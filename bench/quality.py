@@ -8,10 +8,7 @@ and regions given the true boxes.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +18,10 @@ from app.detection.types import iou
 from app.media.probe import probe
 from app.media.reader import read_frames
 from bench.clips import Clip
-from scripts.footage import ROOT
+from bench.measure import run_measured
 
 X264 = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film", "-pix_fmt", "yuv420p"]
 Box = tuple[int, int, int, int]
-
-
-def run_timed(args: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of a command; raises on failure."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"failed: {' '.join(args)}: {err[-500:]}")
-    return time.perf_counter() - start, usage.ru_maxrss // 1024
 
 
 def delogo_filter(clip: Clip, width: int, height: int) -> str:
@@ -127,7 +113,7 @@ def detection(clip: Clip, report: dict) -> dict:
 
 
 def evaluate(clip: Clip, work: Path) -> dict:
-    bare_s, _ = run_timed(["ffmpeg", "-v", "error", "-y", "-i", str(clip.marked), *X264, str(work / "bare.mp4")])
+    bare_s, _ = run_measured(["ffmpeg", "-v", "error", "-y", "-i", str(clip.marked), *X264, str(work / "bare.mp4")])
     frames = probe(clip.marked).frames
     rows = {}
     for label, command in methods(clip, work).items():
@@ -135,7 +121,7 @@ def evaluate(clip: Clip, work: Path) -> dict:
         if command is None:
             result = clip.marked
         else:
-            seconds, rss = run_timed(command)
+            seconds, rss = run_measured(command)
             result = Path(command[command.index("-o") + 1] if "-o" in command else command[-1])
             row.update({"wall_s": round(seconds, 2), "ratio_to_bare": round(seconds / bare_s, 2), "peak_rss_mib": rss,
                         "fps": round(frames / seconds, 1)})

@@ -8,12 +8,10 @@ measured in the same run; peak RSS is compared for a 10 s and a 60 s input.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from bench.measure import run_measured
 from scripts.footage import ROOT, clip_frames, composite, logo_rgba, write_clip
 
 WORK = ROOT / "bench" / "work"
@@ -33,26 +31,16 @@ def looped_vtest(seconds: int) -> Path:
     return path
 
 
-def timed(args: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of one command."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"failed: {' '.join(args)}")
-    return time.perf_counter() - start, usage.ru_maxrss // 1024
-
-
 def cli(src: Path, out: Path, *extra: str) -> tuple[float, int, dict]:
     report = out.with_suffix(".json")
-    seconds, rss = timed([sys.executable, "-m", "app", str(src), "-o", str(out), "--report", str(report), "-q", *extra])
+    seconds, rss = run_measured([sys.executable, "-m", "app", str(src), "-o", str(out), "--report", str(report), "-q", *extra])
     return seconds, rss, json.loads(report.read_text())
 
 
 def run() -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     src = looped_vtest(20)
-    bare_s, _ = timed(["ffmpeg", "-v", "error", "-y", "-i", str(src), *BARE, str(WORK / "bare.mp4")])
+    bare_s, _ = run_measured(["ffmpeg", "-v", "error", "-y", "-i", str(src), *BARE, str(WORK / "bare.mp4")])
     results: dict = {"clip": "vtest.avi + logo, looped to 20 s, 768x576 @ 10 fps", "bare_transcode_s": round(bare_s, 2)}
     for label, extra in (("static (auto)", ()), ("regions", ("--region", "16,16,96,130"))):
         seconds, rss, report = cli(src, WORK / "out.mp4", *extra)
