@@ -163,3 +163,59 @@ def test_flicker_on_fixed_camera_stays_near_clean_footage(filler: str, tiny_lama
     WatermarkRemovalService(Settings(), probe_gpu=False).process(clip, out, ProcessOptions(regions=[region]))
     restored = list(read_frames(probe(out)))
     assert flicker(restored, box) <= 1.5 * flicker(clean, box) + 0.5
+
+
+def jumping_mark_frames(clean: list[np.ndarray]) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+    """The opencv logo jumping between three spots every 20 frames, as the Sora mark does."""
+    logo = logo_rgba(56)
+    spots = [(40, 40), (600, 60), (300, 420)]
+    marked, boxes = [], []
+    for i, frame in enumerate(clean):
+        x, y = spots[(i // 20) % 3]
+        marked.append(composite(frame, logo, x, y, 0.9))
+        boxes.append(mark_box(logo, x, y))
+    return marked, boxes
+
+
+def restore_all(restorer: Restorer, marked: list[np.ndarray], boxes: list) -> list[np.ndarray]:
+    out = []
+    for i in range(0, len(marked), 8):
+        dets = [[Detection(box=b, source="yolo")] for b in boxes[i : i + 8]]
+        restorer.observe(marked[i : i + 8], dets)
+        out += restorer.inpaint_batch(marked[i : i + 8], dets)
+    return out
+
+
+def test_still_camera_restores_a_jumping_mark_from_frames_that_showed_the_picture() -> None:
+    clean = list(clip_frames("vtest.avi", 120))
+    marked, boxes = jumping_mark_frames(clean)
+    h, w = clean[0].shape[:2]
+    restorer = Restorer(OpenCVFiller(), w, h, margin=32, kernel=7, iterations=1, unblend=False)
+    out = restore_all(restorer, marked, boxes)
+    later = range(60, 120)  # after one full cycle every spot has been seen uncovered
+    ours = np.mean([psnr(out[i][b[1]:b[3], b[0]:b[2]], clean[i][b[1]:b[3], b[0]:b[2]]) for i, b in zip(later, boxes[60:])])
+    telea = Restorer(OpenCVFiller(), w, h, margin=32, kernel=7, iterations=1, unblend=False)
+    telea.memory.recall = lambda box, mask: None  # the same pipeline without the memory
+    guessed = restore_all(telea, marked, boxes)
+    theirs = np.mean([psnr(guessed[i][b[1]:b[3], b[0]:b[2]], clean[i][b[1]:b[3], b[0]:b[2]]) for i, b in zip(later, boxes[60:])])
+    assert restorer.pixels["remembered"] > 0
+    assert ours > 30 and ours > theirs + 6, (ours, theirs)
+
+
+def test_moving_camera_never_uses_remembered_pixels() -> None:
+    from scripts.footage import pan_frames
+
+    clean = list(pan_frames("building.jpg", (768, 576), 80, 25))
+    marked, boxes = jumping_mark_frames(clean)
+    restorer = Restorer(OpenCVFiller(), 768, 576, margin=32, kernel=7, iterations=1, unblend=False)
+    restore_all(restorer, marked, boxes)
+    assert restorer.pixels["remembered"] == 0 and restorer.pixels["inpainted"] > 0
+
+
+def test_jittering_boxes_of_one_mark_share_a_crop_size_and_batch(tiny_lama: Path) -> None:
+    model = Recording(load_lama(tiny_lama, "cpu"))
+    restorer = Restorer(LamaFiller(model, "cpu", batch=8, max_side=512), 640, 360, 64, 7, 1, unblend=False)
+    jitter = [(200 + d, 100 - d, 300 + 2 * d, 140 + d) for d in (0, 1, 3, -2, 2, -1, 4, 0)]
+    frames = [frame_with_box() for _ in jitter]
+    restorer.inpaint_batch(frames, [[Detection(box=b, source="yolo")] for b in jitter])
+    assert [c[0][0] for c in model.calls] == [8], "eight jittering crops, one batch"

@@ -13,6 +13,7 @@ import pytest
 
 from app.config import Settings
 from app.worker import Worker
+from scripts.footage import opencv_data
 from scripts.servers import file_server
 
 GOOD_FRAMES = 150
@@ -32,6 +33,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, pan_logo) -> Path:
     for i in range(len(flipped) // 2, len(flipped) // 2 + 4096):
         flipped[i] ^= 0xFF
     (root / "flipped.mp4").write_bytes(bytes(flipped))
+    avi = bytearray((opencv_data() / "vtest.avi").read_bytes()[:3_000_000])
+    for at in [i for i in range(4096) if avi[i : i + 4] == b"div3"]:
+        avi[at : at + 4] = b"ZZZZ"  # a codec tag no decoder knows
+    (root / "unknown_codec.avi").write_bytes(bytes(avi))
     run = lambda *a: subprocess.run(["ffmpeg", "-v", "error", "-y", *a], check=True)  # noqa: E731
     run("-f", "lavfi", "-i", "sine=d=2", str(root / "audio.m4a"))
     run("-i", str(good), "-frames:v", "1", "-an", str(root / "oneframe.mp4"))
@@ -46,6 +51,7 @@ CASES = [
     ({"video_url": "{url}/text.mp4"}, "not a readable video"),
     ({"video_url": "{url}/truncated.mp4"}, "not a readable video"),
     ({"video_url": "{url}/audio.m4a"}, "no video stream"),
+    ({"video_url": "{url}/unknown_codec.avi"}, "unsupported video codec (tag 'ZZZZ')"),
     ({"video_url": "{url}/wide.mp4"}, "resolution 4200x240 is above the limit"),
     ({"video_url": "{url}/long.mp4"}, "duration 4000s is above the limit"),
     ({"video_url": "{url}/nope.mp4"}, "HTTP 404"),

@@ -11,7 +11,8 @@ from app.detection.types import Box, Detection
 
 
 SHAPE_KERNEL = np.ones((3, 3), np.uint8)
-SHAPE_ITERATIONS = 2  # a detector's own mark mask is pixel-accurate: grow it just past anti-aliasing
+SHAPE_ITERATIONS = 2
+CROP_QUANTUM = 32  # a detector's own mark mask is pixel-accurate: grow it just past anti-aliasing
 
 
 @dataclass
@@ -25,6 +26,21 @@ class Crop:
 def dilation_pixels(kernel: int, iterations: int) -> int:
     """How far the dilation grows a mask on each side."""
     return (kernel // 2) * iterations
+
+
+def _grow(start: int, stop: int, quantum: int, limit: int) -> tuple[int, int]:
+    """Widen [start, stop) to a multiple of `quantum` (or the whole `limit`), staying inside 0..limit."""
+    size = min(limit, -(-(stop - start) // quantum) * quantum)
+    start = max(0, min(start - (size - (stop - start)) // 2, limit - size))
+    return start, start + size
+
+
+def quantized(box: Box, width: int, height: int, quantum: int = CROP_QUANTUM) -> Box:
+    """`box` grown to sides that are multiples of `quantum`: a mark whose box jitters by a few pixels
+    from frame to frame keeps one crop size, so its crops batch together in the model."""
+    x1, x2 = _grow(box[0], box[2], quantum, width)
+    y1, y2 = _grow(box[1], box[3], quantum, height)
+    return x1, y1, x2, y2
 
 
 def crops_for(dets: list[Detection], width: int, height: int, margin: int, kernel: int, iterations: int) -> list[Crop]:
@@ -53,7 +69,8 @@ def crops_for(dets: list[Detection], width: int, height: int, margin: int, kerne
         regions.append((box, members))
     crops = []
     box_kernel = np.ones((kernel, kernel), np.uint8)
-    for box, members in regions:
+    for region_box, members in regions:
+        box = quantized(region_box, width, height)
         mask = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
         boxes = np.zeros_like(mask)
         for det in members:

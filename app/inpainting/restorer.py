@@ -9,6 +9,7 @@ import numpy as np
 
 from app.detection.types import Detection
 from app.inpainting.masks import Crop, crops_for, feather_paste
+from app.inpainting.temporal import BackgroundMemory
 from app.inpainting.unblend import BlendEstimator
 
 
@@ -31,7 +32,8 @@ class Restorer:
         self.margin = min(margin, filler.max_margin)
         self.kernel, self.iterations = kernel, iterations
         self.blend = BlendEstimator(width, height) if unblend else None
-        self.pixels = {"unblended": 0, "inpainted": 0}
+        self.memory = BackgroundMemory(width, height)
+        self.pixels = {"remembered": 0, "unblended": 0, "inpainted": 0}
 
     @property
     def fallbacks(self) -> list[str]:
@@ -49,21 +51,20 @@ class Restorer:
                 self.blend.observe(frame, [c.box for c in self._crops(frame_dets)])
 
     def inpaint_batch(self, frames: list[np.ndarray], dets: list[list[Detection]]) -> list[np.ndarray]:
-        """Restored copies of `frames` (frames without detections are returned as they are)."""
+        """Restored copies of `frames` (frames without detections are returned as they are).
+
+        Per masked pixel, in order of trust: the picture remembered from a frame that showed it
+        (still camera), the blend undone (semi-transparent mark), else the filler's guess.
+        """
         outputs = [f if not d else f.copy() for f, d in zip(frames, dets, strict=True)]
         jobs: list[tuple[int, Crop, np.ndarray, np.ndarray]] = []
-        for index, frame_dets in enumerate(dets):
-            for crop in self._crops(frame_dets) if frame_dets else []:
-                x1, y1, x2, y2 = crop.box
-                region = np.ascontiguousarray(frames[index][y1:y2, x1:x2])
-                remaining = crop.mask
-                if self.blend is not None:
-                    region, remaining = self.blend.undo(region, crop.box, crop.mask)
-                masked = int((crop.mask > 0).sum())
-                left = int((remaining > 0).sum())
-                self.pixels["unblended"] += masked - left
-                self.pixels["inpainted"] += left
-                jobs.append((index, crop, region, remaining))
+        crops_per_frame = [self._crops(d) if d else [] for d in dets]
+        masks = [self._full_mask(crops) for crops in crops_per_frame]
+        for index, crops in enumerate(crops_per_frame):
+            self.memory.next_frame(frames[index], masks[index])
+            for crop in crops:
+                jobs.append((index, crop, *self._known_pixels(frames[index], crop)))
+            self.memory.remember(frames[index], masks[index])
         to_fill = [j for j in jobs if j[3].any()]
         filled = self.filler.fill([j[2] for j in to_fill], [j[3] for j in to_fill]) if to_fill else []
         by_job = {id(j): f for j, f in zip(to_fill, filled, strict=True)}
@@ -74,3 +75,32 @@ class Restorer:
                 result = np.where(remaining[:, :, None] > 0, by_job[id(job)], region)
             feather_paste(outputs[index], crop, result)
         return outputs
+
+    def _full_mask(self, crops: list[Crop]) -> np.ndarray:
+        mask = np.zeros((self.height, self.width), bool)
+        for crop in crops:
+            x1, y1, x2, y2 = crop.box
+            mask[y1:y2, x1:x2] |= crop.mask > 0
+        return mask
+
+    def _known_pixels(self, frame: np.ndarray, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
+        """(crop with remembered and un-blended pixels restored, mask of what is left to fill)."""
+        x1, y1, x2, y2 = crop.box
+        original = np.ascontiguousarray(frame[y1:y2, x1:x2])
+        region, remaining = original, crop.mask
+        if self.blend is not None:
+            region, remaining = self.blend.undo(original, crop.box, crop.mask)
+        masked = int((crop.mask > 0).sum())
+        unblended = masked - int((remaining > 0).sum())
+        recalled = self.memory.recall(crop.box, crop.mask)
+        remembered = 0
+        if recalled is not None:
+            picture, valid = recalled
+            unblended -= int((valid & (remaining == 0) & (crop.mask > 0)).sum())
+            region = np.where(valid[:, :, None], picture, region)
+            remaining = np.where(valid, 0, remaining).astype(np.uint8)
+            remembered = int(valid.sum())
+        self.pixels["remembered"] += remembered
+        self.pixels["unblended"] += unblended
+        self.pixels["inpainted"] += masked - remembered - unblended
+        return region, remaining

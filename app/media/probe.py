@@ -87,6 +87,9 @@ def probe(path: str | Path) -> VideoInfo:
     video = next((s for s in streams if s.get("codec_type") == "video" and not _is_cover_art(s)), None)
     if video is None:
         raise InputError(f"no video stream in {path.name}")
+    if not video.get("codec_name") or video.get("codec_name") == "unknown":
+        tag = video.get("codec_tag_string") or "?"
+        raise InputError(f"unsupported video codec (tag '{tag}') in {path.name}: no decoder for it")
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     fmt = data.get("format", {})
     fps = _fps(video)
