@@ -61,7 +61,7 @@ class Restorer:
         crops_per_frame = [self._crops(d) if d else [] for d in dets]
         masks = [self._full_mask(crops) for crops in crops_per_frame]
         for index, crops in enumerate(crops_per_frame):
-            self.memory.next_frame(frames[index], masks[index])
+            self.memory.next_frame(frames[index], masks[index], [c.box for c in crops])
             for crop in crops:
                 jobs.append((index, crop, *self._known_pixels(frames[index], crop)))
             self.memory.remember(frames[index], masks[index])

@@ -25,13 +25,20 @@ class BackgroundMemory:
         self.still_since = 0
         self._previous: np.ndarray | None = None
         self.scale = min(1.0, PROBE_WIDTH / width)
+        self.region: tuple[int, int, int, int] | None = None  # union of every crop seen: all that is worth keeping
 
-    def next_frame(self, frame: np.ndarray, masked: np.ndarray) -> None:
+    def next_frame(self, frame: np.ndarray, masked: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
         """Start the next frame (in order): note whether the camera moved since the last one.
 
-        `masked` marks the pixels hidden by marks; they are left out of the comparison.
+        `masked` marks the pixels hidden by marks (left out of the comparison), `boxes` this frame's
+        crops. Nothing is done before the first mark: until then there is nothing to restore.
         """
         self.frame += 1
+        for box in boxes:
+            r = self.region
+            self.region = box if r is None else (min(r[0], box[0]), min(r[1], box[1]), max(r[2], box[2]), max(r[3], box[3]))
+        if self.region is None:
+            return
         small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), None, fx=self.scale, fy=self.scale,
                            interpolation=cv2.INTER_AREA).astype(np.int16)
         small_mask = cv2.resize(masked.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
@@ -43,11 +50,15 @@ class BackgroundMemory:
         self._previous = small
 
     def remember(self, frame: np.ndarray, masked: np.ndarray) -> None:
-        """Keep this frame's visible pixels (call after `next_frame` and any `recall` for it)."""
+        """Keep this frame's visible pixels near marks (call after `next_frame` and any `recall` for it)."""
+        if self.region is None:
+            return
         if self.values is None:
-            self.values = frame.copy()
-        np.copyto(self.values, frame, where=~masked[:, :, None])
-        self.seen[~masked] = self.frame
+            self.values = np.zeros_like(frame)
+        x1, y1, x2, y2 = self.region
+        visible = ~masked[y1:y2, x1:x2]
+        np.copyto(self.values[y1:y2, x1:x2], frame[y1:y2, x1:x2], where=visible[:, :, None])
+        self.seen[y1:y2, x1:x2][visible] = self.frame
 
     def recall(self, box: tuple[int, int, int, int], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(remembered picture in `box`, where it is valid within `mask`), or None when nothing is."""
