@@ -25,14 +25,13 @@ class Choice:
 
 
 def _baked(settings: Settings, name: str) -> Path | None:
-    """A weights file baked into `MODELS_DIR` (the Docker image), when there is one."""
-    path = settings.models_dir / name if settings.models_dir else None
-    return path if path is not None and path.is_file() else None
+    """Where the image bakes this weights file (`MODELS_DIR`), if a models dir is set."""
+    return settings.models_dir / name if settings.models_dir else None
 
 
 def yolo_weights(settings: Settings) -> Path | None:
-    path = settings.yolo_model or (None if settings.yolo_model_url else _baked(settings, "yolo.pt"))
-    return resolve_weights(path, settings.yolo_model_url, settings.model_cache_dir, "YOLO")
+    return resolve_weights(settings.yolo_model, settings.yolo_model_url, settings.model_cache_dir, "YOLO",
+                           _baked(settings, "yolo.pt"))
 
 
 def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:
@@ -57,8 +56,8 @@ def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo
 
 
 def lama_weights(settings: Settings) -> Path | None:
-    path = settings.lama_model or (None if settings.lama_model_url else _baked(settings, "big-lama.pt"))
-    return resolve_weights(path, settings.lama_model_url, settings.model_cache_dir, "LaMa")
+    return resolve_weights(settings.lama_model, settings.lama_model_url, settings.model_cache_dir, "LaMa",
+                           _baked(settings, "big-lama.pt"))
 
 
 def choose_inpainter(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:

@@ -16,14 +16,16 @@ from app.errors import ConfigError
 DOWNLOAD_TIMEOUT = (10, 60)
 
 
-def resolve_weights(path: Path | None, url: str | None, cache_dir: Path, kind: str) -> Path | None:
-    """The weights file to load, or None when neither a path nor a URL is configured."""
+def resolve_weights(path: Path | None, url: str | None, cache_dir: Path, kind: str,
+                    baked: Path | None = None) -> Path | None:
+    """The weights file to load: the configured path, else the URL (cached), else `baked` when that
+    file exists (weights built into the image); None when there are none."""
     if path is not None:
         if not Path(path).is_file():
             raise ConfigError(f"{kind} weights not found at {path}")
         return Path(path)
     if not url:
-        return None
+        return baked if baked is not None and baked.is_file() else None
     name = Path(urlparse(url).path).name or "weights.bin"
     target = cache_dir / f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{name}"
     if target.is_file():

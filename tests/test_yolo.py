@@ -172,3 +172,14 @@ def test_weights_url_is_downloaded_once_into_the_cache(untrained_yolo: Path, tmp
             resolve_weights(None, url + ".missing", tmp_path / "cache", "YOLO")
     finally:
         server.shutdown()
+
+
+def test_weights_baked_into_models_dir_are_found_and_configured_ones_win(untrained_yolo: Path, tmp_path: Path) -> None:
+    from app.backends import lama_weights, yolo_weights
+
+    baked = tmp_path / "models"
+    baked.mkdir()
+    (baked / "yolo.pt").write_bytes(untrained_yolo.read_bytes())
+    assert yolo_weights(Settings(models_dir=baked)) == baked / "yolo.pt"
+    assert lama_weights(Settings(models_dir=baked)) is None, "no big-lama.pt baked: OpenCV is used"
+    assert yolo_weights(Settings(models_dir=baked, yolo_model=untrained_yolo)) == untrained_yolo
