@@ -64,3 +64,9 @@ def box_mask(box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarr
     mask = np.zeros(shape, bool)
     mask[box[1] : box[3], box[0] : box[2]] = True
     return mask
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images (or regions), in dB."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))

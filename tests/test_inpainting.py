@@ -19,6 +19,7 @@ from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
 from scripts.footage import clip_frames, composite, logo_rgba, mark_box, write_clip
+from tests.conftest import psnr
 
 
 class BorderMeanFill(torch.nn.Module):
@@ -121,11 +122,6 @@ def test_auto_uses_lama_when_configured_and_opencv_otherwise(tiny_lama: Path, pa
     monkeypatch.setenv("LAMA_MODEL", str(tmp_path / "missing.pt"))
     with pytest.raises(ConfigError, match="LaMa weights not found"):
         WatermarkRemovalService(Settings(), probe_gpu=False).process(path, tmp_path / "c.mp4")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
 def test_unblending_beats_inpainting_on_semi_transparent_text(pan_text, tmp_path: Path) -> None:

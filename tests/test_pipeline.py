@@ -17,7 +17,7 @@ from app.media.reader import read_frames
 from app.report import Report
 from app.service import WatermarkRemovalService
 from scripts.footage import clip_frames, composite, mark_box, text_rgba, write_clip
-from tests.conftest import box_mask
+from tests.conftest import box_mask, psnr
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,11 +32,6 @@ def masked_fraction(report: Report) -> float:
             mask |= box_mask(box, mask.shape)
         total += mask.mean()
     return total / max(1, len(report.frames))
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
 def test_static_detector_finds_text_on_moving_footage(pan_text, tmp_path: Path) -> None:
