@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from loguru import logger
 from app.config import Settings
 from app.job import JobInput
 from app.storage import s3
-from app.storage.fetch import copy_local, safe_filename
+from app.storage.fetch import safe_filename
 from app.storage.s3 import UploadError
 from app.storage.urls import redact
 
@@ -75,7 +76,9 @@ def deliver(dest: Destination, job: JobInput, result: Path, name: str, settings:
             raise UploadError(f"result is {size} bytes, over the {settings.inline_output_max_bytes}-byte limit for "
                               "return_base64: use output_url or S3")
         return {"video_base64": base64.b64encode(result.read_bytes()).decode("ascii"), "content_type": content_type}
-    path = copy_local(result, settings.local_output_dir / name)
+    path = settings.local_output_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(result, path)
     return {"output_path": str(path.resolve())}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -134,10 +133,3 @@ def _stream(response: requests.Response, dest: Path, limit: int, started: float,
         raise InputError(f"download from {where} broke off after {written} bytes: {type(exc).__name__}") from exc
     if written == 0:
         raise InputError(f"download from {where} was empty (0 bytes)")
-
-
-def copy_local(src: Path, dest: Path) -> Path:
-    """Copy a local result out of the job's temp dir (ALLOW_LOCAL_FILES mode)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    return dest
