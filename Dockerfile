@@ -1,11 +1,16 @@
 # syntax=docker/dockerfile:1
-# RunPod serverless worker: CUDA runtime, ffmpeg with NVENC, Python deps, weights baked into /models.
+# RunPod serverless worker: CUDA base, ffmpeg with NVENC, Python deps, weights baked into /models.
+# CUDA_VERSION must match the CUDA that requirements.txt's torch wheel is built for (torch.version.cuda):
+# the base image then declares the driver it needs (NVIDIA_REQUIRE_CUDA), and hosts with an older
+# driver refuse the container instead of running it silently on the CPU. torch brings its own CUDA
+# libraries, so the small `base` flavour is enough; NVENC needs only the driver's libraries.
 
-ARG CUDA_IMAGE_TAG=12.9.1
-ARG UBUNTU=ubuntu22.04
+ARG CUDA_VERSION=13.0.2
+ARG UBUNTU_VERSION=22.04
 
-# --- ffmpeg with NVENC (nv-codec-headers) and libx264 --------------------------------------------
-FROM nvidia/cuda:${CUDA_IMAGE_TAG}-devel-${UBUNTU} AS ffmpeg
+# --- ffmpeg with NVENC (nv-codec-headers; no CUDA toolkit needed) and libx264 --------------------
+FROM ubuntu:${UBUNTU_VERSION} AS ffmpeg
+ARG DEBIAN_FRONTEND=noninteractive
 ARG FFMPEG_VERSION=7.1.1
 ARG NV_CODEC_HEADERS=n12.2.72.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -22,7 +27,8 @@ RUN ./configure --prefix=/opt/ffmpeg --enable-gpl --enable-nonfree --enable-nven
     && make -j"$(nproc)" && make install
 
 # --- model weights (skip with --build-arg SKIP_WEIGHTS=1: the worker then runs weights-free) ------
-FROM nvidia/cuda:${CUDA_IMAGE_TAG}-base-${UBUNTU} AS weights
+FROM ubuntu:${UBUNTU_VERSION} AS weights
+ARG DEBIAN_FRONTEND=noninteractive
 ARG SKIP_WEIGHTS=0
 ARG YOLO_MODEL_URL=https://github.com/linkedlist771/SoraWatermarkCleaner/releases/download/V0.0.1/best.pt
 ARG LAMA_MODEL_URL=https://github.com/enesmsahin/simple-lama-inpainting/releases/download/v0.1.0/big-lama.pt
@@ -34,7 +40,7 @@ RUN mkdir -p /models && if [ "${SKIP_WEIGHTS}" != "1" ]; then \
     fi
 
 # --- runtime -------------------------------------------------------------------------------------
-FROM nvidia/cuda:${CUDA_IMAGE_TAG}-runtime-${UBUNTU} AS runtime
+FROM nvidia/cuda:${CUDA_VERSION}-base-ubuntu${UBUNTU_VERSION} AS runtime
 ENV DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     MODELS_DIR=/models YOLO_OFFLINE=1 NVIDIA_DRIVER_CAPABILITIES=compute,utility,video
 RUN apt-get update && apt-get install -y --no-install-recommends \

@@ -5,6 +5,8 @@ Every value can be overridden by env (`Settings`) and per job (`ProcessOptions`)
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +20,7 @@ from app.errors import ConfigError
 TIERS: list[tuple[float, int, int, int]] = [(24, 16, 24, 450), (16, 24, 12, 360), (10, 20, 10, 300), (8, 16, 8, 240), (0, 8, 4, 150)]
 CPU_PLAN = (4, 4, 64)
 CPU_DETECTION_STRIDE = 3
+DRIVER_VERSION_FILE = Path("/proc/driver/nvidia/version")
 
 
 @dataclass(frozen=True)
@@ -51,25 +54,56 @@ class BatchPlan:
 
 def nvidia_driver_present() -> bool:
     """Cheap check before importing torch (a second of start-up): no NVIDIA driver, no CUDA."""
-    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+    return DRIVER_VERSION_FILE.exists() or Path("/dev/nvidiactl").exists()
+
+
+def driver_version() -> str | None:
+    """The kernel driver's version ("580.82.07"), read without CUDA: it says why CUDA may not start."""
+    try:
+        found = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)", DRIVER_VERSION_FILE.read_text())
+    except OSError:
+        return None
+    return found.group(1) if found else None
+
+
+@dataclass(frozen=True)
+class GpuProbe:
+    """What start-up found: the GPU to use, or why an NVIDIA GPU that is there cannot be used."""
+
+    gpu: GpuInfo | None
+    problem: str | None = None
 
 
 @lru_cache(maxsize=1)
-def read_gpu() -> GpuInfo | None:
-    """The first CUDA device's name and VRAM, or None without CUDA. Read once per process."""
+def detect_gpu() -> GpuProbe:
+    """The first CUDA device's name and VRAM, read once per process.
+
+    A driver too old for the CUDA that torch was built for makes `torch.cuda.is_available()` quietly
+    False; the worker would then crawl on the CPU of a GPU host. That case is logged as a WARNING
+    with the driver and CUDA versions, and carried into every job's `fallbacks`.
+    """
     if not nvidia_driver_present():
-        return None
+        return GpuProbe(None)
     try:
         import torch
     except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
+        return GpuProbe(None, "an NVIDIA driver is present but PyTorch is not installed; running on CPU")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        available = torch.cuda.is_available()
+    if not available:
+        said = "; ".join(" ".join(str(w.message).split()).split(". ")[0] for w in caught)
+        problem = (f"NVIDIA driver {driver_version() or '(version unknown)'} is present but PyTorch "
+                   f"{torch.__version__} (built for CUDA {torch.version.cuda}) cannot use it "
+                   f"({said or 'torch.cuda.is_available() is False'}); running on CPU, far slower. "
+                   f"Run on hosts whose driver supports CUDA {torch.version.cuda}")
+        logger.warning("{}", problem)
+        return GpuProbe(None, problem)
     props = torch.cuda.get_device_properties(0)
     free, total = torch.cuda.mem_get_info(0)
     gpu = GpuInfo(name=props.name, total_gb=total / 1024**3, free_gb=free / 1024**3)
     logger.info("Detected GPU: {} with {:.1f} GB VRAM ({:.1f} GB free)", gpu.name, gpu.total_gb, gpu.free_gb)
-    return gpu
+    return GpuProbe(gpu)
 
 
 def tier_for(total_gb: float) -> tuple[int, int, int]:

@@ -21,7 +21,7 @@ from app.config import ProcessOptions, Settings, get_settings
 from app.detection.tracking import StreamingTracker, TrackParams
 from app.detection.types import Detection
 from app.errors import EncodeError, InputError
-from app.gpu import BatchPlan, GpuInfo, make_plan, read_gpu
+from app.gpu import BatchPlan, GpuInfo, GpuProbe, detect_gpu, make_plan
 from app.inpainting.masks import dilation_pixels
 from app.media.probe import VideoInfo, probe
 from app.media.reader import read_frames
@@ -37,7 +37,9 @@ class WatermarkRemovalService:
 
     def __init__(self, settings: Settings | None = None, gpu: GpuInfo | None = None, probe_gpu: bool = True) -> None:
         self.settings = settings or get_settings()
-        self.gpu = gpu if gpu is not None or not probe_gpu else read_gpu()
+        found = detect_gpu() if gpu is None and probe_gpu else GpuProbe(gpu)
+        self.gpu = found.gpu
+        self.device_fallbacks = [f"device: {found.problem}"] if found.problem else []
         if self.gpu is None:
             logger.info("No CUDA GPU detected: running on CPU")
 
@@ -52,7 +54,9 @@ class WatermarkRemovalService:
                     info.width, info.height, info.fps, info.frames, info.duration_s, info.codec, info.audio_codec or "none")
         preference = options.encoder or self.settings.encoder
         encoder = choose_encoder(preference, even(info.width), even(info.height))
-        fallbacks = [f"encoder: {encoder.reason}"] if encoder.name == "libx264" and preference != "libx264" else []
+        fallbacks = list(self.device_fallbacks)
+        if encoder.name == "libx264" and preference != "libx264":
+            fallbacks.append(f"encoder: {encoder.reason}")
         try:
             report = self._run(info, Path(output_path), options, plan, encoder, progress)
         except EncodeError as exc:
@@ -90,7 +94,8 @@ class WatermarkRemovalService:
         return Report(
             input=info, output=probe(output_path), detector=detector.name, detector_reason=detector.reason,
             inpainter=inpainter.name, inpainter_reason=inpainter.reason, encoder="image", encoder_reason="still image",
-            device=plan.device, notes=list(detector.backend.notes), frames_processed=1, watermark_frames=int(bool(boxes)),
+            device=plan.device, fallbacks=list(self.device_fallbacks), notes=list(detector.backend.notes),
+            frames_processed=1, watermark_frames=int(bool(boxes)),
             frames=[FrameBoxes(index=0, boxes=boxes)], timings={"total": round(time.perf_counter() - started, 3)},
         )
 

@@ -47,6 +47,24 @@ def test_bake_targets_and_args_exist_in_the_dockerfile() -> None:
         assert f'variable "{name}"' in BAKE
 
 
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_image_and_hub_ask_for_the_cuda_that_torch_is_built_for() -> None:
+    """torch built for CUDA 13 on a host whose driver knows only CUDA 12 quietly runs on the CPU."""
+    import torch
+
+    wanted = version_tuple(torch.version.cuda)
+    base = re.search(r"^ARG CUDA_VERSION=(\S+)$", DOCKERFILE, re.M)
+    assert base is not None and version_tuple(base.group(1))[:2] == wanted
+    assert re.search(r"^FROM nvidia/cuda:\$\{CUDA_VERSION\}-base-ubuntu\$\{UBUNTU_VERSION\} AS runtime$", DOCKERFILE, re.M)
+    hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())["config"]
+    tests = json.loads((ROOT / ".runpod" / "tests.json").read_text())["config"]
+    assert hub["allowedCudaVersions"] == tests["allowedCudaVersions"]
+    assert hub["allowedCudaVersions"] and all(version_tuple(v) >= wanted for v in hub["allowedCudaVersions"])
+
+
 def test_dockerfile_installs_exactly_requirements_txt() -> None:
     installs = re.findall(r"pip install[^\n]*", DOCKERFILE)
     assert installs == ["pip install --no-cache-dir -r requirements.txt"]

@@ -1,12 +1,18 @@
-"""Batch plans from injected GPU profiles (no GPU here), and the env / per-job overrides."""
+"""Batch plans from injected GPU profiles (no GPU here), the env / per-job overrides, and a GPU CUDA cannot use."""
 
 from __future__ import annotations
 
-import pytest
+import warnings
+from pathlib import Path
 
+import pytest
+from loguru import logger
+
+import app.gpu as gpu_module
 from app.config import ProcessOptions, Settings
 from app.errors import ConfigError
-from app.gpu import GpuInfo, make_plan
+from app.gpu import GpuInfo, GpuProbe, make_plan
+from app.service import WatermarkRemovalService
 
 
 @pytest.mark.parametrize(
@@ -49,3 +55,60 @@ def test_cuda_requested_without_gpu_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="no CUDA device"):
         make_plan(None, Settings(), ProcessOptions(device="cuda"))
     assert make_plan(GpuInfo("g", 8.0, 8.0), Settings(), ProcessOptions(device="cpu")).device == "cpu"
+
+
+# What torch 2.x warns when the host driver is older than the CUDA it was built for.
+TORCH_TOO_OLD = ("CUDA initialization: The NVIDIA driver on your system is too old (found version 12080). "
+                 "Please update your GPU driver by downloading and installing a new version from the URL: "
+                 "http://www.nvidia.com/Download/index.aspx")
+
+
+@pytest.fixture
+def driver_too_old(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A host whose NVIDIA driver (570, CUDA 12.8) is older than the CUDA torch was built for."""
+    import torch
+
+    version = tmp_path / "version"
+    version.write_text("NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  570.195.03  Release Build  "
+                       "(dvs-builder@U16-I3-B03-4-3)  Thu Sep 18 20:52:25 UTC 2025\nGCC version:  gcc version 12.2.0\n")
+
+    def is_available() -> bool:
+        warnings.warn(TORCH_TOO_OLD, UserWarning, stacklevel=1)
+        return False
+
+    monkeypatch.setattr(gpu_module, "DRIVER_VERSION_FILE", version)
+    monkeypatch.setattr(torch.cuda, "is_available", is_available)
+    gpu_module.detect_gpu.cache_clear()
+    yield version
+    gpu_module.detect_gpu.cache_clear()
+
+
+def test_no_driver_is_plain_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu_module, "DRIVER_VERSION_FILE", tmp_path / "absent")
+    monkeypatch.setattr(gpu_module.Path, "exists", lambda self: False)
+    gpu_module.detect_gpu.cache_clear()
+    try:
+        assert gpu_module.detect_gpu() == GpuProbe(None, None)
+    finally:
+        gpu_module.detect_gpu.cache_clear()
+
+
+def test_driver_too_old_for_torch_is_a_warning_and_a_reported_fallback(driver_too_old: Path, pan_clean: Path,
+                                                                         tmp_path: Path) -> None:
+    import torch
+
+    warned: list[str] = []
+    handle = logger.add(lambda m: warned.append(m.record["message"]), level="WARNING")
+    try:
+        found = gpu_module.detect_gpu()
+        service = WatermarkRemovalService(Settings())
+    finally:
+        logger.remove(handle)
+    assert found.gpu is None and found.problem is not None
+    for fact in ("570.195.03", f"CUDA {torch.version.cuda}", "too old (found version 12080)", "running on CPU"):
+        assert fact in found.problem
+    assert "Please update" not in found.problem
+    assert warned == [found.problem]
+    report = service.process(pan_clean, tmp_path / "out.mp4")
+    assert report.device == "cpu" and report.frames_processed == report.input.frames
+    assert report.fallbacks[0] == f"device: {found.problem}"
