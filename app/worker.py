@@ -144,7 +144,7 @@ class Worker:
         return {
             "filename": name, "size_bytes": result.stat().st_size, "width": out.width, "height": out.height,
             "fps": round(out.fps, 3), "frames": out.frames, "duration_s": round(out.duration_s, 3),
-            "detector": report.detector, "inpainter": report.inpainter, "encoder": report.encoder,
+            "device": report.device, "detector": report.detector, "inpainter": report.inpainter, "encoder": report.encoder,
             "multiscale": report.multiscale, "fallbacks": report.fallbacks, "notes": report.notes,
             "watermark_frames": report.watermark_frames, "timings": dict(report.timings),
         }

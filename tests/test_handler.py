@@ -15,6 +15,7 @@ from loguru import logger
 from app.config import Settings
 from app.media.probe import probe
 from app.worker import Worker
+from bench import endpoint as endpoint_bench
 from scripts.servers import file_server, moto_server, runpod_api
 
 BUCKET = "results"
@@ -190,6 +191,22 @@ def test_local_api_runsync_run_and_status(s3_endpoint: str, served) -> None:
         queued_bad = requests.post(f"{api}/run", json={"input": {"bogus": 1}}, timeout=30).json()
         failed = requests.post(f"{api}/status/{queued_bad['id']}", timeout=60).json()
         assert failed["status"] == "FAILED" and "bogus: unknown field" in failed["error"]
+
+
+def test_endpoint_benchmark_measures_speed_and_cost_per_video_minute(served, capsys: pytest.CaptureFixture) -> None:
+    url, clip = served
+    with runpod_api({"ALLOW_PRIVATE_URLS": "1"}) as (api, _):
+        assert endpoint_bench.main([api, str(clip), "--price-per-second", "0.001", "--inline-output"]) == 0
+        with pytest.raises(RuntimeError, match="missing.mp4: FAILED: .*HTTP 404"):
+            endpoint_bench.main([api, f"{url}/missing.mp4", "--inline-output"])
+    row = capsys.readouterr().out.strip().splitlines()[-1].strip("|").split("|")
+    name, video_s, processing, per_minute, cost, device, detector, fallbacks = (cell.strip() for cell in row)
+    seconds = float(processing.split()[0])
+    assert name == clip.name and float(video_s) == pytest.approx(probe(clip).duration_s, abs=0.05)
+    assert "(wall)" in processing and seconds > 0
+    assert float(per_minute) == pytest.approx(seconds / float(video_s) * 60, rel=0.02)
+    assert float(cost.lstrip("$")) == pytest.approx(float(per_minute) * 0.001, rel=0.02)
+    assert (device, detector) == ("cpu", "static") and "encoder:" in fallbacks
 
 
 def test_still_image_comes_back_in_its_format(monkeypatch: pytest.MonkeyPatch) -> None:
