@@ -11,7 +11,7 @@ ARG UBUNTU_VERSION=22.04
 # --- ffmpeg with NVENC (nv-codec-headers; no CUDA toolkit needed) and libx264 --------------------
 FROM ubuntu:${UBUNTU_VERSION} AS ffmpeg
 ARG DEBIAN_FRONTEND=noninteractive
-ARG FFMPEG_VERSION=7.1.1
+ARG FFMPEG_VERSION=7.1.5
 ARG NV_CODEC_HEADERS=n12.2.72.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update && apt-get install -y --no-install-recommends \
@@ -22,7 +22,7 @@ RUN git clone --depth 1 --branch "${NV_CODEC_HEADERS}" https://github.com/FFmpeg
     && make -C nv-codec-headers install \
     && curl -fsSL "https://ffmpeg.org/releases/ffmpeg-${FFMPEG_VERSION}.tar.xz" | tar -xJ
 WORKDIR /build/ffmpeg-${FFMPEG_VERSION}
-RUN ./configure --prefix=/opt/ffmpeg --enable-gpl --enable-nonfree --enable-nvenc --enable-cuda \
+RUN ./configure --prefix=/opt/ffmpeg --enable-gpl --enable-nvenc --enable-cuda \
         --enable-libx264 --enable-libmp3lame --enable-libopus --disable-doc --disable-debug --disable-ffplay \
     && make -j"$(nproc)" && make install
 
