@@ -79,8 +79,12 @@ def test_rotated_input_is_decoded_upright(tmp_path: Path) -> None:
     plain = tmp_path / "plain.mp4"
     write_clip(pan_frames("home.jpg", (320, 180), 20, 25), plain, 25, audio=False)
     rotated = tmp_path / "rotated.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated)],
-                   check=True)
+    options = subprocess.run(["ffmpeg", "-hide_banner", "-h", "full"], capture_output=True, text=True).stdout
+    if "-display_rotation" in options:  # ffmpeg >= 6 (the image's 7.1) writes a display matrix; the tag is gone
+        turn = ["-display_rotation:v:0", "90", "-i", str(plain)]
+    else:  # ffmpeg 5.1 (Debian's) turns the old `rotate` tag into the display matrix
+        turn = ["-i", str(plain), "-metadata:s:v:0", "rotate=90"]
+    subprocess.run(["ffmpeg", "-v", "error", *turn, "-c", "copy", str(rotated)], check=True)
     info = probe(rotated)
     assert info.rotation in (90, 270) and (info.width, info.height) == (180, 320)
     frames = list(read_frames(info))
