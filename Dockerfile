@@ -12,7 +12,7 @@ ARG UBUNTU_VERSION=22.04
 FROM ubuntu:${UBUNTU_VERSION} AS ffmpeg
 ARG DEBIAN_FRONTEND=noninteractive
 ARG FFMPEG_VERSION=7.1.5
-ARG NV_CODEC_HEADERS=n12.2.72.0
+ARG NV_CODEC_HEADERS=n12.1.14.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update && apt-get install -y --no-install-recommends \
         build-essential ca-certificates curl git nasm pkg-config yasm libx264-dev libmp3lame-dev libopus-dev \

@@ -9,8 +9,14 @@ setup:
 demo: setup
 	$(PY) -m app samples/sample.mp4 -o out/sample_clean.mp4 --report out/sample_report.json
 
+# The suite with Debian's ffmpeg, then the ffmpeg-facing tests again with the image's ffmpeg
+# (the Dockerfile's ffmpeg stage, built here without Docker by scripts/ffmpeg_stage.sh).
+IMAGE_FFMPEG_TESTS := tests/test_media.py tests/test_pipeline.py tests/test_reliability.py
+
 test: setup
 	$(PY) -m pytest -q tests
+	bin=$$(bash scripts/ffmpeg_stage.sh) && "$$bin/ffmpeg" -hide_banner -version | head -1 \
+		&& PATH="$$bin:$$PATH" $(PY) -m pytest -q $(IMAGE_FFMPEG_TESTS)
 
 bench: setup
 	$(PY) -m bench.run

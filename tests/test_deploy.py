@@ -27,7 +27,7 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_shell_scripts_pass_shellcheck() -> None:
-    scripts = ["scripts/setup.sh", "rebuild_and_push.sh", ".ci/run"]
+    scripts = ["scripts/setup.sh", "scripts/ffmpeg_stage.sh", "rebuild_and_push.sh", ".ci/run"]
     done = subprocess.run([str(BIN / "shellcheck"), *scripts], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
