@@ -20,9 +20,13 @@ EncoderName = Literal["auto", "nvenc", "libx264"]
 
 
 class Settings(BaseSettings):
-    """Process-wide configuration; env names are the upper-case field names."""
+    """Process-wide configuration; env names are the upper-case field names.
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    An empty variable counts as unset: RunPod templates (and the Hub's defaults) leave optional
+    variables as "" and the worker must start with its defaults, not fail to parse them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", env_ignore_empty=True)
 
     yolo_model: Path | None = None
     yolo_model_url: str | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -13,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -107,14 +108,47 @@ def test_release_script_prunes_only_when_asked(fake_docker: Path) -> None:
     assert run_release(fake_docker, "--bogus").returncode == 2
 
 
-def test_hub_metadata_and_its_test_job_runs() -> None:
+def test_hub_metadata_lists_the_worker_settings() -> None:
     hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())
     assert hub["type"] == "serverless" and hub["config"]["runsOn"] == "GPU"
     keys = {e["key"] for e in hub["config"]["env"]}
     assert {"BUCKET_ENDPOINT_URL", "BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME"} <= keys
     assert all(e["input"]["description"] for e in hub["config"]["env"])
+    assert keys <= set(Settings.model_fields) | {name.upper() for name in Settings.model_fields}
+
+
+def runtime_stage() -> str:
+    """The Dockerfile's runtime stage with continuation lines joined."""
+    stage = DOCKERFILE.split(" AS runtime\n", 1)[1]
+    return re.sub(r"\\\n\s*", " ", stage)
+
+
+def test_the_images_files_and_env_run_each_hub_test_job(tmp_path: Path) -> None:
+    """What the runtime stage copies from the repo, with its ENV, the Hub's env defaults ("" for the
+    optional ones) and CMD, runs the Hub's test jobs (as an image built with SKIP_WEIGHTS: /models is
+    empty here): nothing the worker needs is left out, and the Hub's defaults do not stop it."""
+    stage = runtime_stage()
+    workdir = tmp_path / "worker"
+    workdir.mkdir()
+    for source, target in re.findall(r"^COPY (?!--)(\S+) (\S+)$", stage, re.M):
+        origin, destination = ROOT / source, workdir / target
+        if origin.is_dir():
+            shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(origin, destination if target not in (".", "./") else workdir)
+    image_env = dict(pair.split("=", 1) for line in re.findall(r"^ENV (.+)$", stage, re.M) for pair in shlex.split(line))
+    image_env = {k: v for k, v in image_env.items() if "$" not in v and not v.startswith("/opt/")}  # not the image's paths
+    hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())["config"]["env"]
+    env = {**os.environ, **image_env, **{e["key"]: e["input"]["default"] for e in hub}}
+    assert env["MODELS_DIR"] == "/models" and env["YOLO_OFFLINE"] == "1"
+    command = json.loads(re.search(r"^CMD (\[.*\])$", stage, re.M).group(1))
+    assert command[0] == "python"
     tests = json.loads((ROOT / ".runpod" / "tests.json").read_text())
     for case in tests["tests"]:
-        answer = Worker(Settings()).run({"id": case["name"], "input": case["input"]})
-        assert "error" not in answer, answer
-        assert answer["frames"] > 0 and answer["video_base64"]
+        job = json.dumps({"id": case["name"], "input": case["input"]})
+        done = subprocess.run([sys.executable, *command[1:], "--test_input", job], cwd=workdir, env=env,
+                              capture_output=True, text=True, timeout=case["timeout"] / 1000)
+        said = done.stdout + done.stderr
+        assert done.returncode == 0, said[-3000:]
+        assert f"Job {case['name']} completed successfully" in said
+        assert int(re.search(r"'frames': (\d+)", said).group(1)) > 0 and "'video_base64': '" in said
