@@ -9,21 +9,22 @@ ARG CUDA_VERSION=13.0.2
 ARG UBUNTU_VERSION=22.04
 
 # --- ffmpeg with NVENC (nv-codec-headers; no CUDA toolkit needed) and libx264 --------------------
+# Static libav*; nothing autodetected, so the binary links the same libraries wherever it is built.
 FROM ubuntu:${UBUNTU_VERSION} AS ffmpeg
 ARG DEBIAN_FRONTEND=noninteractive
 ARG FFMPEG_VERSION=7.1.5
 ARG NV_CODEC_HEADERS=n12.1.14.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        build-essential ca-certificates curl git nasm pkg-config yasm libx264-dev libmp3lame-dev libopus-dev \
+        build-essential ca-certificates curl git nasm pkg-config libx264-dev libmp3lame-dev libopus-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 RUN git clone --depth 1 --branch "${NV_CODEC_HEADERS}" https://github.com/FFmpeg/nv-codec-headers.git \
     && make -C nv-codec-headers install \
     && curl -fsSL "https://ffmpeg.org/releases/ffmpeg-${FFMPEG_VERSION}.tar.xz" | tar -xJ
 WORKDIR /build/ffmpeg-${FFMPEG_VERSION}
-RUN ./configure --prefix=/opt/ffmpeg --enable-gpl --enable-nvenc --enable-cuda \
-        --enable-libx264 --enable-libmp3lame --enable-libopus --disable-doc --disable-debug --disable-ffplay \
+RUN ./configure --prefix=/opt/ffmpeg --disable-autodetect --enable-gpl --enable-ffnvcodec --enable-nvenc --enable-cuda \
+        --enable-libx264 --enable-libmp3lame --enable-libopus --enable-zlib --disable-doc --disable-debug --disable-ffplay \
     && make -j"$(nproc)" && make install
 
 # --- model weights (skip with --build-arg SKIP_WEIGHTS=1: the worker then runs weights-free) ------
@@ -47,8 +48,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         python3.11 python3.11-venv ca-certificates libx264-163 libmp3lame0 libopus0 libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/* \
     && python3.11 -m venv /opt/venv
-ENV PATH=/opt/venv/bin:/opt/ffmpeg/bin:$PATH LD_LIBRARY_PATH=/opt/ffmpeg/lib
-COPY --from=ffmpeg /opt/ffmpeg /opt/ffmpeg
+ENV PATH=/opt/venv/bin:/opt/ffmpeg/bin:$PATH
+COPY --from=ffmpeg /opt/ffmpeg/bin /opt/ffmpeg/bin
 WORKDIR /worker
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt

@@ -11,7 +11,7 @@ demo: setup
 
 # The suite with Debian's ffmpeg, then the ffmpeg-facing tests again with the image's ffmpeg
 # (the Dockerfile's ffmpeg stage, built here without Docker by scripts/ffmpeg_stage.sh).
-IMAGE_FFMPEG_TESTS := tests/test_media.py tests/test_pipeline.py tests/test_reliability.py
+IMAGE_FFMPEG_TESTS := tests/test_media.py tests/test_pipeline.py tests/test_reliability.py tests/test_handler.py
 
 test: setup
 	$(PY) -m pytest -q tests

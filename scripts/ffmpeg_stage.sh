@@ -10,8 +10,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 flags=$(sed -n '/\.\/configure/,/make -j/p' "$root/Dockerfile" | tr '\\\n' '  ' | sed 's/.*\.\/configure//; s/&&.*//')
 wanted=$(sed -n 's/^ARG FFMPEG_VERSION=//p' "$root/Dockerfile")
 headers_wanted=$(sed -n 's/^ARG NV_CODEC_HEADERS=//p' "$root/Dockerfile")
-if [ -z "$flags" ] || [ -z "$wanted" ]; then
-  echo "ffmpeg_stage: no configure line or FFMPEG_VERSION found in the Dockerfile" >&2
+if [ -z "$flags" ] || [ -z "$wanted" ] || [ -z "$headers_wanted" ]; then
+  echo "ffmpeg_stage: no configure line, FFMPEG_VERSION or NV_CODEC_HEADERS found in the Dockerfile" >&2
   exit 1
 fi
 out="$root/.cache/ffmpeg-stage/$(printf '%s %s %s' "$wanted" "$headers_wanted" "$flags" | sha256sum | cut -c1-12)"
@@ -21,7 +21,13 @@ if [ -x "$out/bin/ffmpeg" ] && [ -x "$out/bin/ffprobe" ]; then
 fi
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-deps=(build-essential nasm pkg-config libx264-dev libmp3lame-dev libopus-dev)
+# The ffmpeg stage's own package list (Ubuntu's and Debian's names agree for these).
+read -r -a deps <<< "$(sed -n '/ AS ffmpeg$/,/^FROM /p' "$root/Dockerfile" | tr '\\\n' '  ' \
+  | sed 's/.*--no-install-recommends//; s/&&.*//')"
+if [ "${#deps[@]}" -eq 0 ]; then
+  echo "ffmpeg_stage: no package list found in the Dockerfile's ffmpeg stage" >&2
+  exit 1
+fi
 if ! dpkg -s "${deps[@]}" >/dev/null 2>&1; then
   echo "ffmpeg_stage: installing build dependencies" >&2
   as_root apt-get update -qq
