@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import json
 import os
 import re
@@ -13,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from app.config import Settings
 
@@ -73,6 +77,46 @@ def test_dockerfile_installs_exactly_requirements_txt() -> None:
     assert 'CMD ["python", "-u", "handler.py"]' in DOCKERFILE
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {"tests", "samples", ".venv", ".cache"} <= set(ignored)
+
+
+def shipped_imports() -> set[str]:
+    """Top-level modules imported by what the image ships (app/ and handler.py), stdlib and app left out."""
+    found: set[str] = set()
+    for path in [ROOT / "handler.py", *(ROOT / "app").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"app", "__future__"}
+
+
+def installed_by(names: set[str]) -> set[str]:
+    """The distributions `names` install, with their dependencies (extras left out), normalised."""
+    seen: set[str] = set()
+    todo = [canonicalize_name(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for spec in importlib.metadata.requires(name) or []:
+            requirement = Requirement(spec)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return seen
+
+
+def test_the_image_installs_everything_the_shipped_code_imports() -> None:
+    """The image installs requirements.txt only (dev tools are not there): every import must come from it."""
+    listed = {Requirement(line).name for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    available = installed_by(listed)
+    providers = importlib.metadata.packages_distributions()
+    missing = {module: providers.get(module) for module in shipped_imports()
+               if not {canonicalize_name(d) for d in providers.get(module, [])} & available}
+    assert not missing, f"imported by app/ but not installed by requirements.txt: {missing}"
+    assert {"torch", "ultralytics", "simple_lama_inpainting", "runpod", "boto3", "cv2"} <= shipped_imports()
 
 
 @pytest.fixture
