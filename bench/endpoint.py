@@ -3,7 +3,8 @@
     RUNPOD_API_KEY=... python -m bench.endpoint https://api.runpod.ai/v2/<endpoint-id> \\
         --price-per-second 0.00031 samples/sample.mp4 https://example.com/clip.mp4
 
-Each input (a local file, sent inline as base64, or an http(s) URL) runs as one job: `/run`, then
+Each input (a local file, sent inline as base64, or an http(s) URL: RunPod takes at most 10 MB per
+request, so give larger clips as URLs) runs as one job: `/run`, then
 `/status/<id>` until it ends. Seconds are RunPod's `executionTime` (what is billed) when the answer
 has it, else the wall time from submit to end (RunPod's local API). Prints a Markdown table: seconds
 of processing per minute of video, its cost at the given price, and the device, detector and
