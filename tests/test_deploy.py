@@ -179,7 +179,7 @@ def test_the_images_files_and_env_run_each_hub_test_job(tmp_path: Path) -> None:
         if origin.is_dir():
             shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy(origin, destination if target not in (".", "./") else workdir)
+            shutil.copy(origin, destination)
     image_env = dict(pair.split("=", 1) for line in re.findall(r"^ENV (.+)$", stage, re.M) for pair in shlex.split(line))
     image_env = {k: v for k, v in image_env.items() if "$" not in v and not v.startswith("/opt/")}  # not the image's paths
     hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())["config"]["env"]
