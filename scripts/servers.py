@@ -89,10 +89,13 @@ def file_server(directory: Path) -> Iterator[str]:
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server(authenticate: bool = False) -> Iterator[str]:
+    """A real S3-compatible endpoint on loopback. With `authenticate`, moto checks every request's
+    keys as IAM would (INITIAL_NO_AUTH_ACTION_COUNT=0): keys it was never given are refused."""
     port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"} if authenticate else None
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url)

@@ -4,17 +4,19 @@ time, with the temp area clean, and the next good job in the same worker succeed
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from app.config import Settings
 from app.worker import Worker
 from scripts.footage import opencv_data
-from scripts.servers import file_server
+from scripts.servers import file_server, moto_server
 
 GOOD_FRAMES = 150
 
@@ -90,6 +92,37 @@ def test_bad_input_fails_clearly_and_the_worker_keeps_serving(corpus, job_input:
     answer = worker.run({"id": "bad", "input": job})
     assert set(answer) == {"error"} and message in answer["error"], answer
     assert time.monotonic() - started < 30
+    assert not list(tmp_path.iterdir()), "the job's temp dir is removed"
+    good = worker.run({"id": "next", "input": {"video_url": f"{url}/good.mp4", "return_base64": True}})
+    assert "error" not in good and good["frames"] == GOOD_FRAMES
+
+
+def test_wrong_s3_credentials_fail_clearly_without_leaking_the_secret(corpus, monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """S3 that checks keys (moto with IAM authentication on) refuses the job's keys, for the result and
+    for an S3 input: each a specific FAILED, no retry storm, the secret nowhere in answers or logs."""
+    url, _ = corpus
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "1")
+    monkeypatch.setenv("TEMP_DIR", str(tmp_path))
+    secret = "wrong-secret-4f9c2a71"
+    said: list[str] = []
+    handle = logger.add(lambda message: said.append(str(message)), level="DEBUG")
+    try:
+        with moto_server(authenticate=True) as endpoint:
+            keys = {"accessId": "AKIDWRONGKEY", "accessSecret": secret, "bucketName": "results", "endpointUrl": endpoint}
+            worker = Worker(Settings())
+            started = time.monotonic()
+            result = worker.run({"id": "s3-out", "s3Config": keys, "input": {"video_url": f"{url}/good.mp4"}})
+            source = worker.run({"id": "s3-in", "s3Config": keys,
+                                 "input": {"video_url": "s3://results/clip.mp4", "return_base64": True}})
+            elapsed = time.monotonic() - started
+    finally:
+        logger.remove(handle)
+    assert set(result) == {"error"} and result["error"].startswith("S3 upload to s3://results/")
+    assert result["error"].endswith("failed: access denied (check the S3 credentials)")
+    assert source == {"error": "S3 input s3://results/clip.mp4: access denied (check the S3 credentials)"}
+    assert elapsed < 60
+    assert secret not in json.dumps([result, source]) and secret not in "".join(said)
     assert not list(tmp_path.iterdir()), "the job's temp dir is removed"
     good = worker.run({"id": "next", "input": {"video_url": f"{url}/good.mp4", "return_base64": True}})
     assert "error" not in good and good["frames"] == GOOD_FRAMES

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pydantic import SecretStr
@@ -52,6 +53,9 @@ def client(creds: S3Credentials, attempts: int):
 
 
 def _explain(exc: Exception, what: str) -> str:
+    """A message naming the cause, never the exception's text (it holds local paths and key ids)."""
+    if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, ClientError):
+        exc = exc.__context__  # upload_file re-raises S3's refusal as S3UploadFailedError, keeping it as context
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("404", "NoSuchKey", "NotFound"):
@@ -88,5 +92,5 @@ def upload(creds: S3Credentials, path: Path, key: str, content_type: str, expiry
     try:
         s3.upload_file(str(path), creds.bucket, key, ExtraArgs={"ContentType": content_type})
         return s3.generate_presigned_url("get_object", Params={"Bucket": creds.bucket, "Key": key}, ExpiresIn=expiry)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
         raise UploadError(_explain(exc, f"S3 upload to s3://{creds.bucket}/{key} failed")) from exc
