@@ -1,0 +1,30 @@
+"""`python -m training [--smoke] [--epochs N] ...`: rebuild the data, train (resuming), publish to models/."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from training.train import MODELS, Recipe, run_all
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m training", description="Train the shipped watermark detector.")
+    parser.add_argument("--work", type=Path, default=Path(".cache/training"), help="data, runs and checkpoints")
+    parser.add_argument("--out", type=Path, default=MODELS, help="where the weights and model card go")
+    parser.add_argument("--smoke", action="store_true", help="a few images, one epoch, small asset set (CI)")
+    for field in fields(Recipe):
+        if field.type in ("int", int):
+            parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)
+    parser.add_argument("--architecture", default=None)
+    args = parser.parse_args(argv)
+    base = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=8, small_assets=True) if args.smoke else Recipe()
+    chosen = {f.name: getattr(args, f.name) for f in fields(Recipe)
+              if getattr(args, f.name, None) is not None}
+    recipe = Recipe(**{**base.__dict__, **chosen})
+    run_all(recipe, args.work, args.out)
+
+
+if __name__ == "__main__":
+    main()
