@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,18 +34,61 @@ def yolo_weights(settings: Settings) -> Path | None:
                            _baked(settings, "yolo.pt"))
 
 
+SHIPPED_WATERMARK_MODEL = Path(__file__).resolve().parent.parent / "models" / "watermark-yolo.pt"
+
+
+def watermark_weights(settings: Settings) -> Path | None:
+    """The trained watermark detector: `WATERMARK_MODEL`, else the image's baked copy, else the repo's."""
+    found = resolve_weights(settings.watermark_model, None, settings.model_cache_dir, "watermark detector",
+                            _baked(settings, SHIPPED_WATERMARK_MODEL.name))
+    return found or (SHIPPED_WATERMARK_MODEL if SHIPPED_WATERMARK_MODEL.is_file() else None)
+
+
+def _general(settings: Settings, info: VideoInfo, plan: BatchPlan, max_pct: float) -> Choice:
+    """`auto`: every proposal source there is (text, trained YOLO, configured YOLO, edge persistence),
+    with temporal evidence deciding what is a mark."""
+    from app.detection.evidence import EvidenceDetector
+    from app.detection.text import TextDetector, load_text_model, model_path
+
+    analysis = replace(plan, detection_stride=1)
+    trained_weights = watermark_weights(settings)
+    if info.frames <= 1 and trained_weights is not None:
+        from app.detection.yolo import YoloDetector, load_yolo, ultralytics_predictor
+
+        still = YoloDetector(ultralytics_predictor(load_yolo(trained_weights)), analysis, info.width, info.height,
+                             settings.yolo_confidence, max_pct)
+        return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
+    sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
+                                                          settings.static_window_seconds, 100.0)}
+    text = model_path()
+    if text is not None:
+        model = load_text_model(text)
+        sources["text"] = lambda w, h: TextDetector(model, plan.device, plan.yolo_batch, w, h)
+    trained = set()
+    for name, weights in (("trained", trained_weights), ("yolo", yolo_weights(settings))):
+        if weights is not None:
+            from app.detection.yolo import YoloDetector, load_yolo, ultralytics_predictor
+
+            predictor = ultralytics_predictor(load_yolo(weights))
+            sources[name] = lambda w, h, p=predictor: YoloDetector(p, analysis, w, h, settings.yolo_confidence, 100.0)
+            trained.add(name)
+    detector = EvidenceDetector(sources, trained, info, settings.evidence_sample_fps, max_pct)
+    return Choice(detector, "auto", "general stack: " + ", ".join(sources) + " proposals, temporal evidence decides")
+
+
 def choose_detector(settings: Settings, options: ProcessOptions, info: VideoInfo, plan: BatchPlan) -> Choice:
-    """`regions` when boxes are given; YOLO when a model is configured (or `both`); else the static detector."""
+    """`regions` when boxes are given; the general stack for `auto`; YOLO or the static detector when asked."""
     max_pct = options.max_bbox_percent or settings.max_bbox_percent
     if options.regions:
         return Choice(RegionDetector(options.regions, info.width, info.height), "regions", "regions given: detection skipped")
-    weights = yolo_weights(settings) if options.detector in ("auto", "yolo", "both") else None
+    if options.detector == "auto":
+        return _general(settings, info, plan, max_pct)
+    weights = yolo_weights(settings) if options.detector in ("yolo", "both") else None
     if options.detector in ("yolo", "both") and weights is None:
         raise ConfigError(f"detector '{options.detector}' needs a YOLO model: set YOLO_MODEL or YOLO_MODEL_URL")
     static = StaticDetector(info.width, info.height, info.fps, settings.static_window_seconds, max_pct)
     if weights is None:
-        reason = "static requested" if options.detector == "static" else "no YOLO_MODEL configured: weights-free static detector"
-        return Choice(static, "static", reason)
+        return Choice(static, "static", "static requested")
     from app.detection.yolo import UnionDetector, YoloDetector, load_yolo, ultralytics_predictor
 
     yolo = YoloDetector(ultralytics_predictor(load_yolo(weights)), plan, info.width, info.height,

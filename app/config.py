@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     lama_model_url: str | None = None
     model_cache_dir: Path = Path.home() / ".cache" / "watermark-worker"
     models_dir: Path | None = None  # baked weights (the image's /models): yolo.pt, big-lama.pt used when present
+    # The watermark detector trained here (training/) and shipped in the repo; `auto` uses it.
+    watermark_model: Path | None = None
     device: DeviceName = "auto"
     encoder: EncoderName = "auto"
 
@@ -46,6 +48,7 @@ class Settings(BaseSettings):
 
     max_bbox_percent: float = Field(default=10.0, gt=0, le=100)
     static_window_seconds: float = Field(default=2.0, gt=0)
+    evidence_sample_fps: float = Field(default=1.0, gt=0, le=30)
     mask_dilate_kernel: int = Field(default=7, ge=1)
     mask_dilate_iterations: int = Field(default=3, ge=0)
     inpaint_margin: int = Field(default=64, ge=0)

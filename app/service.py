@@ -121,11 +121,16 @@ class WatermarkRemovalService:
         )
         tracker = StreamingTracker(info.width, info.height, params)
         timer = StageTimer()
+        analyse = getattr(detector.backend, "analyse", None)
+        if analyse is not None:
+            start = time.perf_counter()
+            analyse(info)
+            timer.add("analyse", time.perf_counter() - start)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
         pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
-                         use_tracking=not options.regions)
+                         use_tracking=not options.regions and not getattr(detector.backend, "tracked", False))
         try:
             segment: list[np.ndarray] = []
             for frame in reader:

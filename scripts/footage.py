@@ -65,14 +65,20 @@ def mark_box(mark: np.ndarray, x: int, y: int) -> tuple[int, int, int, int]:
     return (x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1, y + int(ys.max()) + 1)
 
 
-def pan_frames(photo: str, size: tuple[int, int], count: int, fps: float) -> Iterator[np.ndarray]:
-    """A real photo panned and zoomed like a handheld camera: smooth, always moving."""
-    image = cv2.cvtColor(cv2.imread(str(opencv_data() / photo)), cv2.COLOR_BGR2RGB)
+def pan_frames(photo: str | Path | np.ndarray, size: tuple[int, int], count: int, fps: float,
+               phase: float = 0.0) -> Iterator[np.ndarray]:
+    """A real photo (opencv-doc's by name, any by path, or an RGB array) panned and zoomed like a
+    handheld camera: smooth, always moving; `phase` starts the motion elsewhere."""
+    if isinstance(photo, np.ndarray):
+        image = photo
+    else:
+        path = photo if isinstance(photo, Path) else opencv_data() / photo
+        image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     ih, iw = image.shape[:2]
     ow, oh = size
     base = min(iw / ow, ih / oh) * 0.8
     for i in range(count):
-        t = i / fps
+        t = i / fps + phase
         zoom = 1.0 + 0.15 * math.sin(t * 0.9)
         cw, ch = ow * base / zoom, oh * base / zoom
         cx = iw / 2 + (iw - cw) / 2 * 0.9 * math.sin(t * 0.7)

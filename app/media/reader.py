@@ -12,21 +12,12 @@ from app.media.probe import VideoInfo
 from app.media.process import SWS_FLAGS, spawn
 
 
-def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
-    """Yield every decoded frame of `info.path` as an (H, W, 3) RGB array.
-
-    ffmpeg applies the display rotation (autorotate) so frames come out at
-    `info.width` x `info.height`. Frames come at a constant `info.fps`: a variable-rate
-    source, or an AVI with empty "repeat" packets, keeps its duration. The OS pipe is the only buffer, so memory stays at one frame here.
-    """
-    args = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", info.path,
-        "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
-        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
-    ]
+def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
+    """Frames of `width` x `height` from ffmpeg `args` writing rawvideo rgb24 to stdout; the OS pipe is
+    the only buffer, so memory stays at one frame here."""
     proc, tail = spawn(args, stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    frame_bytes = info.width * info.height * 3
+    frame_bytes = width * height * 3
     count = 0
     try:
         while True:
@@ -34,13 +25,44 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
             if len(buf) < frame_bytes:
                 break
             count += 1
-            yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
+            yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
     finally:
         proc.stdout.close()
         if proc.poll() is None:
             proc.kill()
         code = proc.wait()
     if code != 0 and count == 0:
-        raise InputError(f"could not decode {info.codec} video: {tail.last() or f'ffmpeg exit {code}'}")
+        raise InputError(f"could not decode {codec} video: {tail.last() or f'ffmpeg exit {code}'}")
     if count == 0:
         raise InputError("the video has no decodable frames")
+
+
+def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
+    """Yield every decoded frame of `info.path` as an (H, W, 3) RGB array.
+
+    ffmpeg applies the display rotation (autorotate) so frames come out at
+    `info.width` x `info.height`. Frames come at a constant `info.fps`: a variable-rate
+    source, or an AVI with empty "repeat" packets, keeps its duration.
+    """
+    args = [
+        "ffmpeg", "-nostdin", "-v", "error", "-i", info.path,
+        "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
+        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]
+    yield from _pipe(args, info.width, info.height, info.codec)
+
+
+def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, RGB frame at width x height) for every `every`-th frame, for analysis.
+
+    The same constant-rate timeline as `read_frames`, so indices match the frames it yields; only the
+    picked frames are scaled and piped, which keeps a whole-video analysis pass cheap.
+    """
+    args = [
+        "ffmpeg", "-nostdin", "-v", "error", "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
+        "-vf", f"fps={info.fps_rational},select=not(mod(n\\,{every})),scale={width}:{height}:flags=area",
+        "-fps_mode", "passthrough", "-frames:v", str(-(-info.frames // every)), "-f", "rawvideo", "-pix_fmt", "rgb24",
+        "pipe:1",
+    ]
+    for count, frame in enumerate(_pipe(args, width, height, info.codec)):
+        yield count * every, frame

@@ -1,0 +1,369 @@
+"""The general detection stack: appearance proposes, time decides.
+
+Pass 1 (`analyse`) reads the whole video once at a low rate and size. Every sampled frame goes
+through the proposal sources (the text detector, the trained and any configured YOLO, the static
+detector's edge persistence); their boxes gather into *spots*. A spot is kept as a mark only on
+evidence from many seconds of the video:
+
+* it recurs: the spot (with the spots that show the same picture elsewhere, for marks that jump
+  between a few places) is proposed in a large share of the video, for several seconds in all;
+* its pixels stay the same: the edge picture inside matches the spot's median edge picture;
+* and either the picture around it changes while it stays (moving camera, cuts), or, where the
+  scene stands still and time cannot tell, a trained watermark detector says it is a mark.
+
+Scene text, faces and objects move with the scene or leave it; subtitles change; letterbox bars
+are thin lines across the frame; none of them passes. Pass 2 (`detect`) then hands each frame the
+marks it shows, checked per frame against the mark's edge picture, so a jumping mark is followed
+to the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from loguru import logger
+
+from app.detection.static import fill_holes
+from app.detection.types import Box, Detection, iou
+from app.media.probe import VideoInfo
+from app.media.reader import read_samples
+
+ANALYSIS_LONG_SIDE = 960
+SPOT_IOU = 0.4  # a proposal joins a spot when it overlaps it this much
+KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on long videos
+CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
+MIN_COVERAGE = 0.4  # share of the sampled frames a mark (all its spots) must be proposed in
+MIN_SECONDS = 4.0  # ... and for this long in all (or half the video when shorter)
+CONSISTENT = 0.5  # median correlation between two sightings' edge pictures
+JUMP_OVERLAP = 0.2  # places of a jumping mark share at most this share of their sightings
+SHIFT = 3  # px (edge-picture scale) searched when aligning two places of one mark
+MAX_PAIRS = 300  # sighting pairs compared per spot
+SAME_MARK = 0.6  # correlation of two spots' median edges for them to be one (jumping) mark
+APPEARANCE_SHARE = 0.5  # share of sightings where a trained detector fired, for still scenes
+PAD = 0.2  # of the box's short side, added around a proposal (outlines, shadows, anti-aliasing)
+CONTEXT_SIZE = (32, 32)
+MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
+SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
+THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
+SPAN = 0.7  # a box spanning this share of the frame's width or height is not a mark
+
+
+def edges(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The edge picture of a grey crop at `size` (w, h): |d/dx| and |d/dy| stacked, float32.
+
+    Two orientation channels (sign dropped: an opaque mark's outline flips sign with the background)
+    tell different letters apart where a plain magnitude would match any line of text with another.
+    """
+    blurred = cv2.GaussianBlur(gray.astype(np.float32), (3, 3), 0)
+    gx = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 1, 0))
+    gy = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
+    return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
+
+
+def _resized(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A stacked edge picture (channels, h, w) at another (w, h)."""
+    return np.stack([cv2.resize(channel, size, interpolation=cv2.INTER_AREA) for channel in picture])
+
+
+def _jumps(spots: list[Spot]) -> int:
+    """How many places a family's picture takes turns at: places seen at (mostly) different times.
+    Two places seen at the same time are two things that look alike (windows, signs), not a jump."""
+    turns = 1
+    for k, spot in enumerate(spots[1:], start=1):
+        mine = set(spot.hits)
+        if all(len(mine & set(other.hits)) <= JUMP_OVERLAP * min(len(mine), len(other.hits)) for other in spots[:k]):
+            turns += 1
+    return turns if turns == len(spots) else 1
+
+
+def _hwc(picture: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(picture.transpose(1, 2, 0))
+
+
+def best_shift(picture: np.ndarray, reference: np.ndarray) -> tuple[int, int, float]:
+    """The shift (up to `SHIFT` px each way) that best aligns `picture` to `reference` (same shape),
+    and the match there.
+
+    Proposal boxes sit a few pixels differently around the same mark at different places; thin
+    strokes stop correlating at a shift of one or two pixels, so places are compared aligned.
+    """
+    padded = cv2.copyMakeBorder(_hwc(picture), SHIFT, SHIFT, SHIFT, SHIFT, cv2.BORDER_REPLICATE)
+    scores = cv2.matchTemplate(padded, _hwc(reference), cv2.TM_CCOEFF_NORMED)
+    _, best, _, (dx, dy) = cv2.minMaxLoc(scores)
+    return dx, dy, float(best)
+
+
+def shifted(picture: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """`picture` moved as `best_shift` found it should be."""
+    h, w = picture.shape[1:]
+    padded = cv2.copyMakeBorder(_hwc(picture), SHIFT, SHIFT, SHIFT, SHIFT, cv2.BORDER_REPLICATE)
+    return padded[dy : dy + h, dx : dx + w].reshape(h, w, -1).transpose(2, 0, 1)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two same-shaped arrays (0 when either is flat)."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / norm) if norm > 1e-6 else 0.0
+
+
+@dataclass
+class Spot:
+    """Proposals at one place: which samples proposed it, by which sources, and a reservoir of
+    what the place looked like (edge picture inside, surroundings) at those samples."""
+
+    box: Box
+    crop_size: tuple[int, int]
+    hits: list[int] = field(default_factory=list)
+    trained_hits: int = 0
+    sources: set[str] = field(default_factory=set)
+    crops: list[np.ndarray] = field(default_factory=list)
+    contexts: list[np.ndarray] = field(default_factory=list)
+    seen: int = 0
+
+    def regions(self, width: int, height: int) -> tuple[Box, Box]:
+        """The spot's box grown to take in a mark's outline and shadow, and the surroundings (the box
+        grown by half its size), both clipped to the frame."""
+        x1, y1, x2, y2 = self.box
+        pad = max(2, round(PAD * min(x2 - x1, y2 - y1)))
+        gx, gy = max(8, (x2 - x1) // 2), max(8, (y2 - y1) // 2)
+        return ((max(0, x1 - pad), max(0, y1 - pad), min(width, x2 + pad), min(height, y2 + pad)),
+                (max(0, x1 - gx), max(0, y1 - gy), min(width, x2 + gx), min(height, y2 + gy)))
+
+
+@dataclass
+class Mark:
+    """A decided mark: source-pixel box and mask, analysis box, median edge picture, and its sightings."""
+
+    box: Box
+    mask: np.ndarray
+    analysis_box: Box
+    template: np.ndarray
+    hits: set[int]
+    evidence: str
+
+
+class EvidenceDetector:
+    """Two passes: `analyse(info)` decides the marks of the whole video; `detect(frames)` streams."""
+
+    name = "auto"
+    tracked = True  # detections are decided over the whole video: the tracker must not extend them
+
+    def __init__(self, sources: dict[str, Callable[[int, int], object]], trained: set[str], info: VideoInfo,
+                 sample_fps: float, max_bbox_percent: float) -> None:
+        self.source_factories, self.trained = sources, trained
+        self.width, self.height = info.width, info.height
+        scale = min(1.0, ANALYSIS_LONG_SIDE / max(info.width, info.height))
+        self.aw, self.ah = max(2, round(info.width * scale / 2) * 2), max(2, round(info.height * scale / 2) * 2)
+        self.every = max(1, round(info.fps / sample_fps))
+        self.max_area = max_bbox_percent / 100.0 * self.aw * self.ah
+        self.spots: list[Spot] = []
+        self.marks: list[Mark] = []
+        self.samples = 0
+        self.frames_seen = 0
+        self.notes: list[str] = []
+        self.fallbacks: list[str] = []
+        self.multiscale = False
+        self.rng = np.random.default_rng(0)
+
+    # Pass 1 ---------------------------------------------------------------------------------------
+
+    def analyse(self, info: VideoInfo, batch: int = 8) -> None:
+        """Read the video at the sample rate, gather spots, decide the marks."""
+        sources = {name: make(self.aw, self.ah) for name, make in self.source_factories.items()}
+        pending: list[tuple[int, np.ndarray]] = []
+        for index, frame in read_samples(info, self.every, self.aw, self.ah):
+            pending.append((index, frame))
+            if len(pending) >= batch:
+                self._propose(sources, pending)
+                pending = []
+        self._propose(sources, pending)
+        for source in sources.values():
+            self.notes += [n for n in getattr(source, "notes", []) if "fixed camera" not in n]
+            self.fallbacks += list(getattr(source, "fallbacks", []))
+            self.multiscale |= bool(getattr(source, "multiscale", False))
+        self._decide(info.duration_s)
+
+    def _propose(self, sources: dict, batch: list[tuple[int, np.ndarray]]) -> None:
+        if not batch:
+            return
+        frames = [f for _, f in batch]
+        found = {name: source.detect(frames) for name, source in sources.items()}
+        for k, frame in enumerate(frames):
+            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+            touched: set[int] = set()
+            for name, per_frame in found.items():
+                for det in per_frame[k]:
+                    if self._plausible(det.box):
+                        touched.add(self._spot_for(det.box, name))
+            for s in touched:
+                self._sighting(self.spots[s], gray)
+            self.samples += 1
+
+    def _plausible(self, box: Box) -> bool:
+        w, h = box[2] - box[0], box[3] - box[1]
+        if w < 4 or h < 4 or w * h > self.max_area:
+            return False
+        return max(w / h, h / w) <= THIN and w <= SPAN * self.aw and h <= SPAN * self.ah
+
+    def _spot_for(self, box: Box, source: str) -> int:
+        best = max(range(len(self.spots)), key=lambda s: iou(self.spots[s].box, box), default=None)
+        if best is None or iou(self.spots[best].box, box) < SPOT_IOU:
+            spot = Spot(box, (0, 0))
+            x1, y1, x2, y2 = spot.regions(self.aw, self.ah)[0]
+            scale = min(1.0, CROP_SIDE / max(x2 - x1, y2 - y1))
+            spot.crop_size = (max(4, round((x2 - x1) * scale)), max(4, round((y2 - y1) * scale)))
+            self.spots.append(spot)
+            best = len(self.spots) - 1
+        spot = self.spots[best]
+        if not spot.hits or spot.hits[-1] != self.samples:
+            spot.hits.append(self.samples)
+            spot.trained_hits += source in self.trained
+        elif source in self.trained and source not in spot.sources:
+            spot.trained_hits += 1
+        spot.sources.add(source)
+        return best
+
+    def _sighting(self, spot: Spot, gray: np.ndarray) -> None:
+        """Keep this sample's edge pictures (inside, and around with the inside blanked) in the reservoir."""
+        (x1, y1, x2, y2), (cx1, cy1, cx2, cy2) = spot.regions(self.aw, self.ah)
+        crop = edges(gray[y1:y2, x1:x2], spot.crop_size)
+        around = gray[cy1:cy2, cx1:cx2]
+        context = edges(around, (around.shape[1], around.shape[0]))
+        context[:, max(0, y1 - cy1 - 2) : y2 - cy1 + 2, max(0, x1 - cx1 - 2) : x2 - cx1 + 2] = 0
+        context = _resized(context, CONTEXT_SIZE)
+        spot.seen += 1
+        if len(spot.crops) < KEEP_CROPS:
+            spot.crops.append(crop)
+            spot.contexts.append(context)
+        else:
+            slot = int(self.rng.integers(0, spot.seen))
+            if slot < KEEP_CROPS:
+                spot.crops[slot], spot.contexts[slot] = crop, context
+
+    # Decision -------------------------------------------------------------------------------------
+
+    def _decide(self, duration_s: float) -> None:
+        """Marks are decided per family (one spot, or the spots of a mark that jumps between places):
+        all the family's sightings together must recur, agree with each other, and show the evidence."""
+        min_hits = max(3, round(min(MIN_SECONDS, 0.5 * duration_s) * self.samples / max(duration_s, 1e-6)))
+        seen = [spot for spot in self.spots if len(spot.crops) >= 2]
+        templates = [np.median(np.stack(spot.crops), axis=0) for spot in seen]
+        for family in self._families(seen, templates):
+            hits = set().union(*(seen[k].hits for k in family))
+            if len(hits) < min_hits or len(hits) < MIN_COVERAGE * self.samples:
+                continue
+            crops = self._aligned_crops([seen[k] for k in family], [templates[k] for k in family])
+            consistency = self._consistency(crops)
+            if consistency < CONSISTENT:
+                continue
+            members = [seen[k] for k in family]
+            around = float(np.median([self._consistency(m.contexts) for m in members]))
+            trained = sum(m.trained_hits for m in members)
+            evidence = self._evidence(consistency, around, trained, len(hits), _jumps(members))
+            if evidence is None:
+                continue
+            for k in family:
+                self.marks.append(self._mark(seen[k], templates[k], evidence))
+                logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", seen[k].box,
+                            len(seen[k].hits), self.samples, len(family), evidence)
+        self._say_what_decided()
+
+    def _consistency(self, crops: list[np.ndarray]) -> float:
+        """Median correlation between sightings at different times: a mark looks the same at any two
+        of its sightings; a subtitle line only at the sightings of that line."""
+        pairs = [(i, j) for i in range(len(crops)) for j in range(i + 1, len(crops))]
+        if len(pairs) > MAX_PAIRS:
+            pairs = [pairs[k] for k in self.rng.choice(len(pairs), MAX_PAIRS, replace=False)]
+        return float(np.median([correlation(crops[i], crops[j]) for i, j in pairs]))
+
+    def _families(self, spots: list[Spot], templates: list[np.ndarray]) -> list[list[int]]:
+        """Group spots (by index) that show the same picture: a mark that jumps between places."""
+        families: list[list[int]] = []
+        for k, spot in enumerate(spots):
+            for family in families:
+                if any(self._same_picture(spot, templates[k], spots[j], templates[j]) for j in family):
+                    family.append(k)
+                    break
+            else:
+                families.append([k])
+        return families
+
+    @staticmethod
+    def _same_picture(spot: Spot, template: np.ndarray, other: Spot, other_template: np.ndarray) -> bool:
+        (w, h), (ow, oh) = spot.crop_size, other.crop_size
+        if abs(w - ow) > 0.2 * ow or abs(h - oh) > 0.2 * oh:
+            return False
+        return best_shift(_resized(template, other.crop_size), other_template)[2] >= SAME_MARK
+
+    @staticmethod
+    def _aligned_crops(spots: list[Spot], templates: list[np.ndarray]) -> list[np.ndarray]:
+        """Every sighting of a family, at the first place's size and aligned to it."""
+        size, reference = spots[0].crop_size, templates[0]
+        crops = list(spots[0].crops)
+        for spot, template in zip(spots[1:], templates[1:], strict=True):
+            dx, dy, _ = best_shift(_resized(template, size), reference)
+            crops += [shifted(_resized(c, size), dx, dy) for c in spot.crops]
+        return crops
+
+    @staticmethod
+    def _evidence(inside: float, around: float, trained_hits: int, hits: int, places: int) -> str | None:
+        """Why sightings are a mark, or None: the same picture takes turns at a few places (a jumping
+        mark), or its inside stays while its surroundings change, or, on a still scene, a trained
+        watermark detector says so."""
+        if places >= 2:
+            return f"the same picture takes turns at {places} places"
+        if inside - around >= MOVING_MARGIN:
+            return f"stays while the scene around it changes (inside {inside:.2f}, around {around:.2f})"
+        if trained_hits >= APPEARANCE_SHARE * hits:
+            return "still scene: the trained watermark detector confirms it"
+        return None
+
+    def _mark(self, spot: Spot, template: np.ndarray, evidence: str) -> Mark:
+        sx, sy = self.width / self.aw, self.height / self.ah
+        padded = spot.regions(self.aw, self.ah)[0]
+        x1, y1, x2, y2 = padded
+        box = (int(x1 * sx), int(y1 * sy), min(self.width, int(np.ceil(x2 * sx))), min(self.height, int(np.ceil(y2 * sy))))
+        magnitude = np.hypot(template[0], template[1])
+        strong = (magnitude > max(20.0, 0.35 * float(magnitude.max()))).astype(np.uint8)
+        strong = fill_holes(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))
+        mask = cv2.resize(cv2.dilate(strong, np.ones((3, 3), np.uint8)), (box[2] - box[0], box[3] - box[1]),
+                          interpolation=cv2.INTER_NEAREST) > 0
+        if mask.mean() < 0.05:
+            mask = np.ones_like(mask)
+        return Mark(box, mask, padded, template, set(spot.hits), evidence)
+
+    def _say_what_decided(self) -> None:
+        if not self.marks:
+            self.notes.append(f"no watermark: nothing recurred with a mark's evidence over {self.samples} sampled frames")
+            return
+        kinds = sorted({m.evidence.split(" (")[0] for m in self.marks})
+        self.notes.append(f"{len(self.marks)} mark(s) found from {self.samples} sampled frames; evidence: " + "; ".join(kinds))
+
+    # Pass 2 ---------------------------------------------------------------------------------------
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        """Each frame's marks: those whose edges the frame shows, or seen at the samples around it."""
+        out: list[list[Detection]] = []
+        for frame in frames:
+            index = self.frames_seen
+            self.frames_seen += 1
+            before, after = index // self.every, -(-index // self.every)
+            dets = []
+            for mark in self.marks:
+                around = before in mark.hits and after in mark.hits
+                if around or self._shows(frame, mark):
+                    dets.append(Detection(box=mark.box, score=1.0, source=self.name, mask=mark.mask))
+            out.append(dets)
+        return out
+
+    def _shows(self, frame: np.ndarray, mark: Mark) -> bool:
+        x1, y1, x2, y2 = mark.box
+        ax1, ay1, ax2, ay2 = mark.analysis_box
+        gray = cv2.resize(cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY), (ax2 - ax1, ay2 - ay1),
+                          interpolation=cv2.INTER_AREA)
+        picture = edges(gray, (mark.template.shape[2], mark.template.shape[1]))
+        return correlation(picture, mark.template) >= SHOWN

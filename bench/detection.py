@@ -1,0 +1,98 @@
+"""`python -m bench.detection`: the detection stack on the validation set, per clip and per category.
+
+Per clip: the share of marked frames whose mark is at least 90 % covered by the run's boxes, and the
+area the run visibly repainted outside the marks (% of the frame, averaged over frames). The run is the
+worker's own service with default options, in this process so models load once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.config import ProcessOptions
+from app.media.probe import probe
+from app.media.reader import read_frames
+from app.service import WatermarkRemovalService
+from bench.quality import region_mask
+from bench.validation import Case, build
+from scripts.footage import ROOT
+
+WORK = ROOT / "bench" / "work" / "validation"
+COVERED = 0.9
+CHANGED = 16  # grey levels after a 5x5 blur: above a libx264 re-encode's own change (measured on clean runs)
+GROW = 4  # px around a true mark that still count as the mark (anti-aliasing, outline)
+
+
+def repainted(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Pixels the run visibly changed: blurred difference above what a re-encode alone leaves."""
+    a = cv2.GaussianBlur(before, (5, 5), 0).astype(np.int16)
+    b = cv2.GaussianBlur(after, (5, 5), 0).astype(np.int16)
+    return np.abs(a - b).max(axis=2) > CHANGED
+
+
+def score(case: Case, frames: list[dict], output: Path) -> dict:
+    """Coverage of the true marks by the run's boxes, and the share of the frame repainted outside
+    the marks (grown by a few pixels for anti-aliasing), from the input and output videos."""
+    covered = marked = 0
+    outside = []
+    pairs = zip(read_frames(probe(case.clip.marked)), read_frames(probe(output)), strict=False)
+    for truth, frame, (before, after) in zip(case.clip.truth, frames, pairs, strict=False):
+        shape = before.shape[:2]
+        if truth:
+            want = region_mask(truth, shape)
+            got = region_mask([tuple(b) for b in frame["boxes"]], shape)
+            marked += 1
+            covered += (got & want).sum() >= COVERED * want.sum()
+        outside.append((repainted(before, after) & ~region_mask(truth, shape, grow=GROW)).mean())
+    return {"covered": round(covered / marked, 3) if marked else None,
+            "outside_pct": round(100 * float(np.mean(outside)), 3)}
+
+
+def run(cases: list[Case], out: Path) -> list[dict]:
+    service = WatermarkRemovalService()
+    rows = []
+    for case in cases:
+        started = time.perf_counter()
+        output = out / f"{case.clip.name}.auto.mp4"
+        report = service.process(case.clip.marked, output, ProcessOptions())
+        row = {"clip": case.clip.name, "camera": case.camera, "opacity": case.opacity, "mark": case.mark,
+               "placement": case.placement, "seconds": round(time.perf_counter() - started, 1),
+               **score(case, [f.model_dump() for f in report.frames], output), "notes": report.notes}
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "notes"}), flush=True)
+    return rows
+
+
+def by_category(rows: list[dict]) -> dict[str, dict]:
+    """Worst coverage and worst outside area per value of each axis."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        for axis in ("camera", "opacity", "mark", "placement"):
+            groups[f"{axis}={row[axis]}"].append(row)
+    return {key: {"clips": len(members),
+                  "min_covered": min((r["covered"] for r in members if r["covered"] is not None), default=None),
+                  "max_outside_pct": max(r["outside_pct"] for r in members)}
+            for key, members in sorted(groups.items())}
+
+
+def main(argv: list[str]) -> None:
+    cases = build(WORK)
+    if argv:
+        cases = [c for c in cases if any(a in c.clip.name for a in argv)]
+    out = WORK / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = run(cases, out)
+    (WORK / "detection.json").write_text(json.dumps({"rows": rows, "categories": by_category(rows)}, indent=1))
+    for key, value in by_category(rows).items():
+        print(key, value)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,150 @@
+"""The detection validation set: real footage in categories, with and without marks.
+
+Marked clips cross camera (fixed: opencv-doc's vtest.avi; moving: held-out wallpapers and photos
+panned, with a cut) x opacity (opaque / semi-transparent) x mark (text / logo / logo + text) x
+placement (still / jumping between three spots). Unmarked clips are the cases a detector must
+leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, letterbox bars,
+scene text that moves with the scene, and subtitles. Backgrounds come from the validation part of
+`training.assets` (never trained on) and the marks from fonts and logos the training set does not
+use (OpenCV's Hershey font, opencv-doc's logo). Megamind.avi is never used.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.clips import Clip, _build
+from scripts.footage import clip_frames, logo_rgba, pan_frames, text_rgba
+from training.assets import load
+
+SIZE = (640, 360)
+FPS = 25
+SECONDS = 8
+
+
+@dataclass(frozen=True)
+class Case:
+    clip: Clip
+    camera: str
+    opacity: str
+    mark: str
+    placement: str
+
+    @property
+    def marked(self) -> bool:
+        return self.mark != "none"
+
+
+def _marks() -> dict[str, np.ndarray]:
+    logo, small_logo, text = logo_rgba(64), logo_rgba(36), text_rgba("@wildframes", 24)
+    handle = text_rgba("clipdepot", 22)
+    h = max(small_logo.shape[0], handle.shape[0])
+    combo = np.zeros((h, small_logo.shape[1] + 8 + handle.shape[1], 4), np.uint8)
+    combo[(h - small_logo.shape[0]) // 2 :][: small_logo.shape[0], : small_logo.shape[1]] = small_logo
+    combo[(h - handle.shape[0]) // 2 :][: handle.shape[0], small_logo.shape[1] + 8 :] = handle
+    return {"text": text, "logo": logo, "logo+text": combo}
+
+
+def _moving(backgrounds: list[Path], first: int, segments: int, seconds: float) -> list[np.ndarray]:
+    """Held-out pictures panned like a handheld camera, cut from one to the next."""
+    per = round(FPS * seconds / segments)
+    frames: list[np.ndarray] = []
+    for k in range(segments):
+        frames += list(pan_frames(backgrounds[(first + k) % len(backgrounds)], SIZE, per, FPS, phase=1.7 * k))
+    return frames
+
+
+def _fixed(start: int, count: int) -> list[np.ndarray]:
+    """vtest.avi: a fixed camera over a square with people walking (10 fps)."""
+    return list(itertools.islice(clip_frames("vtest.avi"), start, start + count))
+
+
+def _spots(frame: np.ndarray, mark: np.ndarray) -> list[tuple[int, int]]:
+    h, w = frame.shape[:2]
+    mh, mw = mark.shape[:2]
+    m = max(12, w // 40)
+    return [(w - mw - m, h - mh - m), (m, m), (w - mw - m, m)]
+
+
+def _placements(frames: list[np.ndarray], fps: float, mark: np.ndarray, opacity: float,
+                jumping: bool) -> list[list[tuple[np.ndarray, int, int, float]]]:
+    spots = _spots(frames[0], mark)
+    return [[(mark, *spots[int(i / fps / 2.5) % 3 if jumping else 0], opacity)] for i in range(len(frames))]
+
+
+def _subtitled(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Burned-in subtitles: a new line every 2 s, bottom centre (not a watermark)."""
+    lines = ["Where were you last night?", "I told you, at the station.", "Nobody saw you there.",
+             "Then ask the driver.", "We did."]
+    out = []
+    for i, frame in enumerate(frames):
+        text = text_rgba(lines[(i // (2 * FPS)) % len(lines)], 20)
+        x, y = (frame.shape[1] - text.shape[1]) // 2, frame.shape[0] - text.shape[0] - 16
+        alpha = text[:, :, 3:4].astype(np.float32) / 255
+        region = frame[y : y + text.shape[0], x : x + text.shape[1]].astype(np.float32)
+        frame = frame.copy()
+        frame[y : y + text.shape[0], x : x + text.shape[1]] = (region * (1 - alpha) + text[:, :, :3] * alpha).astype(np.uint8)
+        out.append(frame)
+    return out
+
+
+def _letterboxed(frames: list[np.ndarray]) -> list[np.ndarray]:
+    bar = SIZE[1] // 8
+    out = []
+    for frame in frames:
+        frame = frame.copy()
+        frame[:bar] = 0
+        frame[-bar:] = 0
+        out.append(frame)
+    return out
+
+
+def _scene_text(background: Path) -> Iterator[np.ndarray]:
+    """Text painted into the picture itself, so it moves with the camera (a sign, not a mark)."""
+    image = cv2.cvtColor(cv2.imread(str(background)), cv2.COLOR_BGR2RGB)
+    h, w = image.shape[:2]
+    sign = text_rgba("HOTEL CENTRAL", max(20, h // 18))
+    y, x = h // 2, w // 3
+    alpha = sign[:, :, 3:4].astype(np.float32) / 255
+    region = image[y : y + sign.shape[0], x : x + sign.shape[1]].astype(np.float32)
+    image[y : y + sign.shape[0], x : x + sign.shape[1]] = (region * (1 - alpha) + sign[:, :, :3] * alpha).astype(np.uint8)
+    return pan_frames(image, SIZE, FPS * SECONDS, FPS)
+
+
+def build(work: Path) -> list[Case]:
+    """Every validation clip (built once into `work`, reused after)."""
+    work.mkdir(parents=True, exist_ok=True)
+    backgrounds = load().val_backgrounds
+    marks = _marks()
+    cases: list[Case] = []
+    combos = itertools.product(("fixed", "moving"), ("opaque", "semi"), marks, ("still", "jumping"))
+    for k, (camera, opacity, kind, placement) in enumerate(combos):
+        name = f"{camera}_{opacity}_{kind.replace('+', '_')}_{placement}"
+        if camera == "fixed":
+            frames, fps = _fixed(60 * (k % 8), 100), 10.0
+        else:
+            frames, fps = _moving(backgrounds, k, 2, SECONDS), float(FPS)
+        alpha = 1.0 if opacity == "opaque" else 0.5
+        clip = _build(work, name, f"{camera} camera, {opacity} {kind}, {placement}", frames, fps,
+                      _placements(frames, fps, marks[kind], alpha, placement == "jumping"))
+        cases.append(Case(clip, camera, opacity, kind, placement))
+    clean: dict[str, tuple[list[np.ndarray], float, str]] = {
+        "clean_fixed_people": (_fixed(300, 120), 10.0, "fixed"),
+        "clean_still_tree": (list(itertools.islice(clip_frames("tree.avi"), 0, 150)), 15.0, "fixed"),
+        "clean_cuts": (_moving(backgrounds, 3, 3, SECONDS), float(FPS), "moving"),
+        "clean_fast_cuts": (_moving(backgrounds, 7, 8, SECONDS), float(FPS), "moving"),
+        "clean_letterbox": (_letterboxed(_moving(backgrounds, 11, 1, SECONDS)), float(FPS), "moving"),
+        "clean_scene_text": (list(_scene_text(backgrounds[5 % len(backgrounds)])), float(FPS), "moving"),
+        "clean_subtitles": (_subtitled(_moving(backgrounds, 13, 2, SECONDS)), float(FPS), "moving"),
+    }
+    for name, (frames, fps, camera) in clean.items():
+        clip = _build(work, name, name.removeprefix("clean_").replace("_", " ") + ", no mark", frames, fps,
+                      [[] for _ in frames])
+        cases.append(Case(clip, camera, "-", "none", "-"))
+    return cases
