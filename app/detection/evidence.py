@@ -45,6 +45,12 @@ SAME_MARK = 0.6  # correlation of two spots' median edges for them to be one (ju
 APPEARANCE_SHARE = 0.5  # share of sightings where a trained detector fired, for still scenes
 PAD = 0.2  # of the box's short side, added around a proposal (outlines, shadows, anti-aliasing)
 CONTEXT_SIZE = (32, 32)
+REACH = 2  # heights of the proposal searched around it for the rest of the mark
+WIDE_SIDE = 128  # px: long side of the stored pictures of that reach
+STEADY = 0.3  # a mark's edge varies across sightings by less than this share of its strength (median deviation)
+EDGE = 24.0  # gradient magnitude that counts as an edge
+MAX_GROWTH = 3.0  # a grown box larger than this many proposals is the scene, not the mark
+STILL_BACKGROUND = 0.1  # persistent share of the reach beyond which the picture is too still to grow by
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
@@ -77,6 +83,12 @@ def _jumps(spots: list[Spot]) -> int:
         if all(len(mine & set(other.hits)) <= JUMP_OVERLAP * min(len(mine), len(other.hits)) for other in spots[:k]):
             turns += 1
     return turns if turns == len(spots) else 1
+
+
+def _shape(magnitude: np.ndarray) -> np.ndarray:
+    """A mark's pixels from its edge strength: strong edges, closed, with the shapes they enclose."""
+    strong = (magnitude > max(20.0, 0.35 * float(magnitude.max()))).astype(np.uint8)
+    return fill_holes(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))) > 0
 
 
 def _hwc(picture: np.ndarray) -> np.ndarray:
@@ -122,7 +134,16 @@ class Spot:
     sources: set[str] = field(default_factory=set)
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
+    wide: list[np.ndarray] = field(default_factory=list)
+    wide_size: tuple[int, int] = (0, 0)
     seen: int = 0
+
+    def reach(self, width: int, height: int) -> Box:
+        """Where the rest of a mark may be: the padded box grown by twice its height each way (a logo
+        beside or above the words that were proposed)."""
+        x1, y1, x2, y2 = self.regions(width, height)[0]
+        g = REACH * (y2 - y1)
+        return max(0, x1 - g), max(0, y1 - g), min(width, x2 + g), min(height, y2 + g)
 
     def regions(self, width: int, height: int) -> tuple[Box, Box]:
         """The spot's box grown to take in a mark's outline and shadow, and the surroundings (the box
@@ -216,6 +237,9 @@ class EvidenceDetector:
             x1, y1, x2, y2 = spot.regions(self.aw, self.ah)[0]
             scale = min(1.0, CROP_SIDE / max(x2 - x1, y2 - y1))
             spot.crop_size = (max(4, round((x2 - x1) * scale)), max(4, round((y2 - y1) * scale)))
+            wx1, wy1, wx2, wy2 = spot.reach(self.aw, self.ah)
+            scale = min(1.0, WIDE_SIDE / max(wx2 - wx1, wy2 - wy1))
+            spot.wide_size = (max(4, round((wx2 - wx1) * scale)), max(4, round((wy2 - wy1) * scale)))
             self.spots.append(spot)
             best = len(self.spots) - 1
         spot = self.spots[best]
@@ -235,14 +259,18 @@ class EvidenceDetector:
         context = edges(around, (around.shape[1], around.shape[0]))
         context[:, max(0, y1 - cy1 - 2) : y2 - cy1 + 2, max(0, x1 - cx1 - 2) : x2 - cx1 + 2] = 0
         context = _resized(context, CONTEXT_SIZE)
+        wx1, wy1, wx2, wy2 = spot.reach(self.aw, self.ah)
+        wide = edges(gray[wy1:wy2, wx1:wx2], (wx2 - wx1, wy2 - wy1))
+        wide = cv2.resize(np.hypot(wide[0], wide[1]), spot.wide_size, interpolation=cv2.INTER_AREA)
         spot.seen += 1
         if len(spot.crops) < KEEP_CROPS:
             spot.crops.append(crop)
             spot.contexts.append(context)
+            spot.wide.append(wide)
         else:
             slot = int(self.rng.integers(0, spot.seen))
             if slot < KEEP_CROPS:
-                spot.crops[slot], spot.contexts[slot] = crop, context
+                spot.crops[slot], spot.contexts[slot], spot.wide[slot] = crop, context, wide
 
     # Decision -------------------------------------------------------------------------------------
 
@@ -266,8 +294,9 @@ class EvidenceDetector:
             evidence = self._evidence(consistency, around, trained, len(hits), _jumps(members))
             if evidence is None:
                 continue
+            growth = None if evidence.startswith("still scene") else self._growth(members)
             for k in family:
-                self.marks.append(self._mark(seen[k], templates[k], evidence))
+                self.marks.append(self._mark(seen[k], templates[k], evidence, growth))
                 logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", seen[k].box,
                             len(seen[k].hits), self.samples, len(family), evidence)
         self._say_what_decided()
@@ -322,15 +351,62 @@ class EvidenceDetector:
             return "still scene: the trained watermark detector confirms it"
         return None
 
-    def _mark(self, spot: Spot, template: np.ndarray, evidence: str) -> Mark:
-        sx, sy = self.width / self.aw, self.height / self.ah
+    def _growth(self, members: list[Spot]) -> tuple[np.ndarray, Box] | None:
+        """Where the mark continues beyond the proposal, from edges that persist across all the
+        family's sightings while the picture changes: (persistent map over the first member's reach,
+        in its stored size) and the grown box relative to the reach, or None when nothing persists."""
+        size = members[0].wide_size
+        pictures = [w if m.wide_size == size else cv2.resize(w, size, interpolation=cv2.INTER_AREA)
+                    for m in members for w in m.wide]
+        if len(pictures) < 4:
+            return None
+        stack = np.stack(pictures)
+        median = np.median(stack, axis=0)
+        spread = np.median(np.abs(stack - median), axis=0)
+        persistent = ((median > EDGE) & (spread < STEADY * median)).astype(np.uint8)
+        first = members[0]
+        rx1, ry1, rx2, ry2 = first.reach(self.aw, self.ah)
+        px1, py1, px2, py2 = first.regions(self.aw, self.ah)[0]
+        fx, fy = size[0] / (rx2 - rx1), size[1] / (ry2 - ry1)
+        inner = (round((px1 - rx1) * fx), round((py1 - ry1) * fy), round((px2 - rx1) * fx), round((py2 - ry1) * fy))
+        outside = np.ones_like(persistent, bool)
+        outside[inner[1] : inner[3], inner[0] : inner[2]] = False
+        if persistent[outside].mean() > STILL_BACKGROUND:
+            return None
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(persistent, np.ones((7, 7), np.uint8)))
+        box = list(inner)
+        for label in range(1, count):
+            x, y, w, h, _ = stats[label]
+            if x < inner[2] and inner[0] < x + w and y < inner[3] and inner[1] < y + h:
+                box = [min(box[0], x), min(box[1], y), max(box[2], x + w), max(box[3], y + h)]
+        area, inner_area = (box[2] - box[0]) * (box[3] - box[1]), (inner[2] - inner[0]) * (inner[3] - inner[1])
+        if tuple(box) == inner or area > MAX_GROWTH * inner_area:
+            return None
+        grown = (box[0] / fx, box[1] / fy, box[2] / fx, box[3] / fy)  # analysis px, relative to the reach
+        return persistent, tuple(round(v) for v in grown)
+
+    def _mark(self, spot: Spot, template: np.ndarray, evidence: str, growth: tuple[np.ndarray, Box] | None) -> Mark:
+        """The mark at this spot in source pixels; its mask is the template's strong edges with closed
+        shapes filled, plus the persistent edges it was grown by."""
         padded = spot.regions(self.aw, self.ah)[0]
-        x1, y1, x2, y2 = padded
+        mask = _shape(np.hypot(template[0], template[1]))
+        area = padded
+        if growth is not None:
+            persistent, (gx1, gy1, gx2, gy2) = growth
+            rx1, ry1, rx2, ry2 = spot.reach(self.aw, self.ah)
+            area = (max(rx1, rx1 + gx1), max(ry1, ry1 + gy1), min(rx2, rx1 + gx2), min(ry2, ry1 + gy2))
+            area = (min(area[0], padded[0]), min(area[1], padded[1]), max(area[2], padded[2]), max(area[3], padded[3]))
+            wide = np.zeros((area[3] - area[1], area[2] - area[0]), bool)
+            whole = cv2.resize(fill_holes(persistent), (rx2 - rx1, ry2 - ry1), interpolation=cv2.INTER_NEAREST) > 0
+            wide |= whole[area[1] - ry1 : area[3] - ry1, area[0] - rx1 : area[2] - rx1]
+            inner = cv2.resize(mask.astype(np.uint8), (padded[2] - padded[0], padded[3] - padded[1]),
+                               interpolation=cv2.INTER_NEAREST) > 0
+            wide[padded[1] - area[1] : padded[3] - area[1], padded[0] - area[0] : padded[2] - area[0]] |= inner
+            mask = wide
+        sx, sy = self.width / self.aw, self.height / self.ah
+        x1, y1, x2, y2 = area
         box = (int(x1 * sx), int(y1 * sy), min(self.width, int(np.ceil(x2 * sx))), min(self.height, int(np.ceil(y2 * sy))))
-        magnitude = np.hypot(template[0], template[1])
-        strong = (magnitude > max(20.0, 0.35 * float(magnitude.max()))).astype(np.uint8)
-        strong = fill_holes(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))
-        mask = cv2.resize(cv2.dilate(strong, np.ones((3, 3), np.uint8)), (box[2] - box[0], box[3] - box[1]),
+        mask = cv2.resize(cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)), (box[2] - box[0], box[3] - box[1]),
                           interpolation=cv2.INTER_NEAREST) > 0
         if mask.mean() < 0.05:
             mask = np.ones_like(mask)
@@ -351,7 +427,8 @@ class EvidenceDetector:
         for frame in frames:
             index = self.frames_seen
             self.frames_seen += 1
-            before, after = index // self.every, -(-index // self.every)
+            last = max(0, self.samples - 1)
+            before, after = min(last, index // self.every), min(last, -(-index // self.every))
             dets = []
             for mark in self.marks:
                 around = before in mark.hits and after in mark.hits
