@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path)
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument("--preview", type=Path, help="write a picture of a few frames with the masks outlined and "
+                        "the cleaned crop beside the original (.jpg or .png)")
     parser.add_argument("--detector", choices=["auto", "yolo", "static", "both"], default="auto")
     parser.add_argument("--inpainter", choices=["auto", "lama", "opencv"], default="auto")
     parser.add_argument("--region", type=_region, action="append", default=[], metavar="X,Y,W,H",
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.refresh()
 
     try:
-        report = WatermarkRemovalService().process(args.input, args.output, options, progress)
+        report = WatermarkRemovalService().process(args.input, args.output, options, progress, args.preview)
     except WatermarkRemovalError as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)

@@ -60,6 +60,7 @@ class JobInput(BaseModel):
     output_filename: str | None = Field(default=None, max_length=200)
     s3_prefix: str | None = Field(default=None, max_length=500)
     return_base64: bool = False
+    preview: bool = Field(default=False, description="also deliver a picture of a few frames with the masks outlined")
     s3Config: S3Config | None = None
 
     @model_validator(mode="after")

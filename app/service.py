@@ -26,6 +26,7 @@ from app.inpainting.masks import dilation_pixels
 from app.media.probe import VideoInfo, probe
 from app.media.reader import read_frames
 from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even
+from app.preview import PreviewSheet
 from app.report import FrameBoxes, Report
 from app.stages import Consumer, Producer, StageTimer
 
@@ -44,8 +45,9 @@ class WatermarkRemovalService:
             logger.info("No CUDA GPU detected: running on CPU")
 
     def process(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
-                progress: Progress | None = None) -> Report:
-        """Clean `input_path` into `output_path` (MP4); raise a `WatermarkRemovalError` on bad input."""
+                progress: Progress | None = None, preview: Path | None = None) -> Report:
+        """Clean `input_path` into `output_path` (MP4), and write the preview picture to `preview` when
+        given; raise a `WatermarkRemovalError` on bad input."""
         started = time.perf_counter()
         options = options or ProcessOptions()
         plan = make_plan(self.gpu, self.settings, options)
@@ -58,14 +60,14 @@ class WatermarkRemovalService:
         if encoder.name == "libx264" and preference != "libx264":
             fallbacks.append(f"encoder: {encoder.reason}")
         try:
-            report = self._run(info, Path(output_path), options, plan, encoder, progress)
+            report = self._run(info, Path(output_path), options, plan, encoder, progress, preview)
         except EncodeError as exc:
             if encoder.name != "h264_nvenc":
                 raise
             logger.warning("NVENC failed mid-encode ({}); encoding the whole video again with libx264", exc)
             fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
             encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
-            report = self._run(info, Path(output_path), options, plan, encoder, progress)
+            report = self._run(info, Path(output_path), options, plan, encoder, progress, preview)
         report.fallbacks = fallbacks + report.fallbacks
         report.output = probe(output_path)
         report.timings["total"] = round(time.perf_counter() - started, 3)
@@ -100,7 +102,7 @@ class WatermarkRemovalService:
         )
 
     def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, plan: BatchPlan, encoder: EncoderChoice,
-             progress: Progress | None) -> Report:
+             progress: Progress | None, preview: Path | None) -> Report:
         s = self.settings
         detector = choose_detector(s, options, info, plan)
         inpainter = choose_inpainter(s, options, info, plan)
@@ -129,8 +131,10 @@ class WatermarkRemovalService:
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
+        sheet = PreviewSheet(info.frames) if preview is not None else None
         pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
-                         use_tracking=not options.regions and not getattr(detector.backend, "tracked", False))
+                         use_tracking=not options.regions and not getattr(detector.backend, "tracked", False),
+                         sheet=sheet)
         try:
             segment: list[np.ndarray] = []
             for frame in reader:
@@ -149,6 +153,8 @@ class WatermarkRemovalService:
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 pass
             raise
+        if sheet is not None and preview is not None:
+            sheet.save(preview)
         report.notes = list(detector.backend.notes)
         report.fallbacks += list(getattr(detector.backend, "fallbacks", [])) + list(inpainter.backend.fallbacks)
         report.restored_pixels = dict(inpainter.backend.pixels)
@@ -164,11 +170,12 @@ class _Loop:
 
     def __init__(self, detector: Choice, inpainter: Choice, tracker: StreamingTracker, encode: Consumer,
                  timer: StageTimer, report: Report, inpaint_batch: int, total: int, progress: Progress | None,
-                 use_tracking: bool) -> None:
+                 use_tracking: bool, sheet: PreviewSheet | None = None) -> None:
         self.detector, self.inpainter, self.tracker = detector.backend, inpainter.backend, tracker
         self.encode, self.timer, self.report = encode, timer, report
         self.inpaint_batch, self.total, self.progress = inpaint_batch, total, progress
         self.use_tracking = use_tracking
+        self.sheet = sheet
         self.pending: deque[np.ndarray] = deque()
 
     def segment(self, frames: list[np.ndarray], final: bool = False) -> None:
@@ -193,7 +200,9 @@ class _Loop:
         start = time.perf_counter()
         cleaned = self.inpainter.inpaint_batch(frames, dets)
         self.timer.add("inpaint", time.perf_counter() - start)
-        for frame, frame_dets in zip(cleaned, dets, strict=True):
+        for original, frame, frame_dets in zip(frames, cleaned, dets, strict=True):
+            if self.sheet is not None and self.sheet.wants(self.report.frames_processed):
+                self.sheet.add(self.report.frames_processed, original, frame_dets, frame)
             boxes = [tuple(int(v) for v in d.box) for d in frame_dets]
             self.report.frames.append(FrameBoxes(index=self.report.frames_processed, boxes=boxes))
             self.report.frames_processed += 1

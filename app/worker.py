@@ -24,7 +24,7 @@ from app.job import JobInput, describe_validation_error
 from app.media.probe import probe
 from app.report import Report
 from app.service import WatermarkRemovalService
-from app.storage.deliver import deliver, output_name, plan_destination
+from app.storage.deliver import deliver, deliver_preview, output_name, plan_destination
 from app.storage.fetch import fetch
 
 ProgressSink = Callable[[dict, dict], None]
@@ -103,6 +103,7 @@ class Worker:
         suffix = IMAGE_FORMATS.get(info.format_name, ".mp4")
         result = workdir / f"out{suffix}"
         options = request.watermark_config.options()
+        preview = workdir / "preview.jpg" if request.preview and not is_image else None
         self._report_progress(job, "processing", 0)
         if is_image:
             report = self.service.process_image(source, result, options)
@@ -115,11 +116,13 @@ class Worker:
                     marks["next"] = done + step
                     self._report_progress(job, "processing", round(100 * done / max(1, total)))
 
-            report = self.service.process(source, result, options, on_frames)
+            report = self.service.process(source, result, options, on_frames, preview)
         self._report_progress(job, "uploading", 100)
         name = output_name(request, job_id, suffix)
         location = deliver(destination, request, result, name, self.settings)
         answer = {**location, **self._summary(report, result, name)}
+        if preview is not None:
+            answer.update(deliver_preview(destination, request, preview, f"{Path(name).stem}-preview.jpg", self.settings))
         answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)
         logger.info("Job {} done: {} frames, {} with a watermark, {:.1f}s", job_id, report.frames_processed,
                     report.watermark_frames, answer["timings"]["job_total"])

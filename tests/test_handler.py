@@ -8,12 +8,16 @@ import shutil
 from pathlib import Path
 
 import boto3
+import cv2
+import numpy as np
 import pytest
 import requests
 from loguru import logger
 
 from app.config import Settings
 from app.media.probe import probe
+from app.media.reader import read_frames
+from app.preview import PreviewSheet
 from app.worker import Worker
 from bench import endpoint as endpoint_bench
 from scripts.servers import file_server, moto_server, runpod_api
@@ -206,7 +210,7 @@ def test_endpoint_benchmark_measures_speed_and_cost_per_video_minute(served, cap
     assert "(wall)" in processing and seconds > 0
     assert float(per_minute) == pytest.approx(seconds / float(video_s) * 60, rel=0.02)
     assert float(cost.lstrip("$")) == pytest.approx(float(per_minute) * 0.001, rel=0.02)
-    assert (device, detector) == ("cpu", "static") and "encoder:" in fallbacks
+    assert (device, detector) == ("cpu", "auto") and "encoder:" in fallbacks
 
 
 def test_still_image_comes_back_in_its_format(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,3 +248,38 @@ def test_progress_is_reported_per_stage_and_about_every_tenth(monkeypatch: pytes
     assert stages[0] == "downloading" and stages[-1] == "uploading"
     processing = [u["percent"] for u in updates if u["stage"] == "processing"]
     assert processing == sorted(processing) and processing[-1] == 100 and 9 <= len(processing) <= 13
+
+
+def _drawn_outline(preview: np.ndarray, clip: Path) -> np.ndarray:
+    """Where the preview's first row drew its red outline over the frame it shows: red pixels that
+    the frame itself does not have there, in frame coordinates of the 480-wide tile."""
+    info = probe(clip)
+    index = PreviewSheet(info.frames).picks[0]
+    frame = next(f for i, f in enumerate(read_frames(info)) if i == index)
+    scaled = cv2.resize(frame, (480, round(info.height * 480 / info.width)), interpolation=cv2.INTER_AREA)
+    tile = preview[20 : 20 + scaled.shape[0], :480].astype(int)
+    red = (tile[:, :, 0] > 180) & (tile[:, :, 1] < 110) & (tile[:, :, 2] < 110)
+    return red & (np.abs(tile - scaled).max(axis=2) > 60)
+
+
+def test_preview_comes_back_from_s3_and_inline_and_shows_the_masks(env: Path, served, pan_logo) -> None:
+    url, clip = served
+    worker = Worker(Settings())
+    answer = worker.run({"id": "pv", "input": {"video_url": f"{url}/clip.mp4", "preview": True}})
+    assert "error" not in answer, answer
+    response = requests.get(answer["preview_url"], timeout=30)
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/jpeg"
+    from_s3 = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    inline = worker.run({"id": "pv2", "input": {"video_url": f"{url}/clip.mp4", "preview": True, "return_base64": True}})
+    assert "error" not in inline, inline
+    picture = cv2.imdecode(np.frombuffer(base64.b64decode(inline["preview_base64"]), np.uint8), cv2.IMREAD_COLOR)
+    assert picture.shape == from_s3.shape and inline["preview_content_type"] == "image/jpeg"
+    outline = _drawn_outline(from_s3, clip)
+    ys, xs = np.nonzero(outline)
+    assert answer["watermark_frames"] > 0 and len(xs) > 100, "the run's masks are outlined"
+    scale = 480 / probe(clip).width
+    x1, y1, x2, y2 = (v * scale for v in pan_logo[1])
+    assert x1 - 12 <= xs.min() and xs.max() <= x2 + 12 and y1 - 12 <= ys.min() and ys.max() <= y2 + 12, \
+        "the outline is drawn around the mark the run found, nowhere else"
+    plain = worker.run({"id": "np", "input": {"video_url": f"{url}/clip.mp4", "return_base64": True}})
+    assert "preview_base64" not in plain and "preview_url" not in plain

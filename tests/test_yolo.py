@@ -123,7 +123,7 @@ def test_real_ultralytics_model_runs_batched_multiscale_end_to_end(untrained_yol
     write_clip(pan_frames("home.jpg", (320, 192), 12, 12), clip, 12, audio=True)
     monkeypatch.setenv("YOLO_MODEL", str(untrained_yolo))
     service = WatermarkRemovalService(Settings(), probe_gpu=False)
-    report = service.process(clip, tmp_path / "out.mp4", ProcessOptions(detection_stride=1))
+    report = service.process(clip, tmp_path / "out.mp4", ProcessOptions(detector="yolo", detection_stride=1))
     assert report.detector == "yolo" and untrained_yolo.name in report.detector_reason
     assert report.multiscale and report.frames_processed == 12 == report.output.frames
     assert report.batch_plan["yolo_batch_per_scale"] == 4

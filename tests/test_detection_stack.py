@@ -1,0 +1,100 @@
+"""The general detection stack (`auto`) on real footage: it touches nothing on clips without a mark,
+finds a mark that jumps between places at each place within a second, and its text detector boxes
+real text; the evidence rules themselves on hand-made sightings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.config import ProcessOptions
+from app.detection.evidence import EvidenceDetector, Spot, _jumps
+from app.detection.text import TextDetector, load_text_model, model_path
+from app.media.probe import probe
+from app.media.reader import read_frames
+from app.service import WatermarkRemovalService
+from scripts.footage import composite, mark_box, pan_frames, text_rgba, write_clip
+
+FPS = 25
+
+
+@pytest.fixture(scope="module")
+def service() -> WatermarkRemovalService:
+    return WatermarkRemovalService(probe_gpu=False)
+
+
+@pytest.fixture(scope="module")
+def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s of real photos panned like a handheld camera, with two cuts, and no mark."""
+    frames = [f for photo in ("home.jpg", "fruits.jpg", "baboon.jpg")
+              for f in pan_frames(photo, (640, 360), 3 * FPS, FPS)][: 8 * FPS]
+    path = tmp_path_factory.mktemp("stack") / "cuts.mp4"
+    write_clip(frames, path, FPS)
+    return path
+
+
+@pytest.mark.parametrize("clip", ["cuts", "vtest"])
+def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalService, clip: str, cuts_clip: Path,
+                                                     vtest_clip: Path, tmp_path: Path) -> None:
+    source = cuts_clip if clip == "cuts" else vtest_clip
+    report = service.process(source, tmp_path / "out.mp4", ProcessOptions())
+    assert report.detector == "auto" and report.frames_processed == probe(source).frames
+    assert report.watermark_frames == 0 and sum(report.restored_pixels.values()) == 0, "zero masked pixels"
+    assert any(note.startswith("no watermark") for note in report.notes)
+
+
+def test_a_jumping_mark_is_found_at_each_place_within_a_second(service: WatermarkRemovalService,
+                                                                 tmp_path: Path) -> None:
+    mark = text_rgba("@wildframes", 24)
+    places = [(400, 312), (16, 16), (400, 16)]
+    period = round(2.5 * FPS)
+    frames = list(pan_frames("fruits.jpg", (640, 360), 10 * FPS, FPS))
+    marked = [composite(f, mark, *places[(i // period) % 3], 0.6) for i, f in enumerate(frames)]
+    path = tmp_path / "jumping.mp4"
+    write_clip(marked, path, FPS)
+    report = service.process(path, tmp_path / "out.mp4", ProcessOptions())
+    for jump in range(0, len(frames), period):
+        truth = mark_box(mark, *places[(jump // period) % 3])
+        found = next((f.index for f in report.frames[jump : jump + period]
+                      if any(_covers(box, truth) for box in f.boxes)), None)
+        assert found is not None and found - jump <= FPS, f"the mark at {truth} from frame {jump} found at {found}"
+
+
+def _covers(box: tuple[int, int, int, int], truth: tuple[int, int, int, int]) -> bool:
+    return box[0] <= truth[0] + 2 and box[1] <= truth[1] + 2 and box[2] >= truth[2] - 2 and box[3] >= truth[3] - 2
+
+
+def test_text_detector_boxes_real_text_batched() -> None:
+    """PP-OCRv4 from the rapidocr wheel, through torch: the sample's mark is boxed in every frame of a batch."""
+    info = probe(Path("samples/sample.mp4"))
+    frames = [f for i, f in enumerate(read_frames(info)) if i % 40 == 0]
+    detector = TextDetector(load_text_model(model_path()), "cpu", 2, info.width, info.height)
+    truth = (432, 301, 616, 340)
+    for dets in detector.detect(frames):
+        assert any(_covers(d.box, truth) for d in dets)
+
+
+def _spot(hits: list[int], crops: list[np.ndarray], contexts: list[np.ndarray]) -> Spot:
+    spot = Spot((10, 10, 60, 30), (crops[0].shape[2], crops[0].shape[1]), hits=hits)
+    spot.crops, spot.contexts = crops, contexts
+    return spot
+
+
+def test_evidence_rules_on_hand_made_sightings() -> None:
+    """Still scene and a still object: no evidence without the trained detector; the same picture
+    over a changing scene, or at places taken in turns, is a mark; places seen at once are not."""
+    rng = np.random.default_rng(1)
+    picture = rng.uniform(0, 200, (2, 12, 24)).astype(np.float32)
+    still = [picture + rng.normal(0, 3, picture.shape).astype(np.float32) for _ in range(6)]
+    changing = [rng.uniform(0, 200, (2, 32, 32)).astype(np.float32) for _ in range(6)]
+    decide = EvidenceDetector._evidence
+    assert decide(0.95, 0.97, 0, 6, 1) is None
+    assert decide(0.95, 0.97, 6, 6, 1).startswith("still scene")
+    assert decide(0.95, 0.2, 0, 6, 1).startswith("stays while")
+    assert decide(0.6, 0.5, 0, 6, 3).startswith("the same picture takes turns")
+
+    turns = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([3, 4, 5], still[3:], changing[3:])]
+    at_once = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([0, 1, 2], still[3:], changing[3:])]
+    assert _jumps(turns) == 2 and _jumps(at_once) == 1
