@@ -17,9 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     for field in fields(Recipe):
         if field.type in ("int", int):
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)
+    parser.add_argument("--model", choices=["finetune", "yolo"], default=None)
     parser.add_argument("--architecture", default=None)
     args = parser.parse_args(argv)
-    base = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=8, small_assets=True) if args.smoke else Recipe()
+    base = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=4, small_assets=True) if args.smoke else Recipe()
     chosen = {f.name: getattr(args, f.name) for f in fields(Recipe)
               if getattr(args, f.name, None) is not None}
     recipe = Recipe(**{**base.__dict__, **chosen})

@@ -1,13 +1,18 @@
-"""Text boxes from PP-OCRv4's text detector, the ONNX model that `rapidocr-onnxruntime` ships in its wheel.
+"""Probability-map detectors: PP-OCRv4's text detector, and the watermark detector fine-tuned from it.
 
-The model is converted to a torch module with onnx2torch (its `Constant` nodes moved into initializers
-first, which onnx2torch needs), so one code path runs batched on the CPU here and on the worker's
-CUDA device, behind the same out-of-memory ladder as YOLO and LaMa. The output is DB's text
-probability map; boxes are its connected regions, grown as PP-OCR's unclip grows them.
+PP-OCRv4's detector is the ONNX model that `rapidocr-onnxruntime` ships in its wheel. It is converted
+to a torch module with onnx2torch (its `Constant` nodes moved into initializers first, which
+onnx2torch needs), so one code path runs batched on the CPU here and on the worker's CUDA device,
+behind the same out-of-memory ladder as YOLO and LaMa. The output is a probability map; boxes are
+its connected regions (for text, grown as PP-OCR's unclip grows its shrunk text kernels). The
+watermark detector (`training/finetune.py`) is the same network with fine-tuned weights, stored as
+a state dict over this module.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,11 +24,22 @@ from loguru import logger
 
 from app.cuda import OomLadder
 from app.detection.types import Detection
+from app.errors import ConfigError
 
-PROBABILITY = 0.3  # DB's binarisation threshold (PP-OCR's default)
-BOX_SCORE = 0.6  # mean probability inside a region for it to count as text
 MIN_SIDE = 4  # px at model scale
-UNCLIP = 1.6  # PP-OCR grows the shrunk text kernel by about this ratio of area / perimeter
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a probability map becomes boxes: binarisation threshold, mean probability a region needs,
+    and how far a region is grown (ratio of its area to its perimeter)."""
+
+    probability: float
+    box_score: float
+    unclip: float
+
+
+TEXT = Reading(probability=0.3, box_score=0.6, unclip=1.6)  # PP-OCR's defaults
 
 
 def model_path() -> Path | None:
@@ -33,6 +49,18 @@ def model_path() -> Path | None:
     except ModuleNotFoundError:
         return None
     return Path(str(path)) if path.is_file() else None
+
+
+@lru_cache(maxsize=2)
+def load_watermark_model(weights: Path) -> torch.nn.Module:
+    """The fine-tuned watermark detector: PP-OCRv4's network with the state dict at `weights`."""
+    base = model_path()
+    if base is None:
+        raise ConfigError("the watermark detector needs rapidocr-onnxruntime installed (its network is PP-OCRv4's)")
+    model = copy.deepcopy(load_text_model(base))
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    logger.info("Loaded the watermark detector {}", weights.name)
+    return model.eval()
 
 
 @lru_cache(maxsize=1)
@@ -55,8 +83,9 @@ def load_text_model(path: Path) -> torch.nn.Module:
     return convert(graph).eval()
 
 
-def _boxes(prob: np.ndarray, scale_x: float, scale_y: float, width: int, height: int) -> list[Detection]:
-    binary = (prob > PROBABILITY).astype(np.uint8)
+def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, width: int, height: int,
+           source: str) -> list[Detection]:
+    binary = (prob > reading.probability).astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
     dets = []
     for label in range(1, count):
@@ -64,28 +93,26 @@ def _boxes(prob: np.ndarray, scale_x: float, scale_y: float, width: int, height:
         if min(w, h) < MIN_SIDE:
             continue
         score = float(prob[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label].mean())
-        if score < BOX_SCORE:
+        if score < reading.box_score:
             continue
-        grow = area * UNCLIP / (2 * (w + h))
+        grow = area * reading.unclip / (2 * (w + h))
         x1, y1 = max(0.0, (x - grow) * scale_x), max(0.0, (y - grow) * scale_y)
         x2, y2 = min(width, (x + w + grow) * scale_x), min(height, (y + h + grow) * scale_y)
-        dets.append(Detection(box=(int(x1), int(y1), int(np.ceil(x2)), int(np.ceil(y2))), score=score, source="text"))
+        dets.append(Detection(box=(int(x1), int(y1), int(np.ceil(x2)), int(np.ceil(y2))), score=score, source=source))
     return dets
 
 
-class TextDetector:
-    """Batched text detection on frames of one size; boxes in the frames' own pixels."""
-
-    name = "text"
+class MapDetector:
+    """Batched detection on frames of one size; boxes in the frames' own pixels."""
 
     def __init__(self, model: torch.nn.Module, device: str, batch: int, width: int, height: int,
-                 long_side: int = 960) -> None:
-        self.model = model
+                 reading: Reading = TEXT, name: str = "text", long_side: int = 960) -> None:
+        self.model, self.reading, self.name = model, reading, name
         self.width, self.height = width, height
         scale = min(1.0, long_side / max(width, height))
         self.input_w = max(32, round(width * scale / 32) * 32)
         self.input_h = max(32, round(height * scale / 32) * 32)
-        self.ladder = OomLadder("detection", "text detector", batch, device)
+        self.ladder = OomLadder("detection", f"{name} detector", batch, device)
         self.notes: list[str] = []
 
     @property
@@ -107,5 +134,5 @@ class TextDetector:
             x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
             with torch.inference_mode():
                 prob = model(x)[:, 0].float().cpu().numpy()
-            out.extend(_boxes(p, sx, sy, self.width, self.height) for p in prob)
+            out.extend(_boxes(p, self.reading, sx, sy, self.width, self.height, self.name) for p in prob)
         return out
