@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from app.config import ProcessOptions, Settings
 from app.detection.regions import RegionDetector
 from app.detection.static import StaticDetector
+from app.detection.types import Reading
 from app.errors import ConfigError
 from app.gpu import BatchPlan
 from app.inpainting.opencv import OpenCVFiller
@@ -34,7 +36,8 @@ def yolo_weights(settings: Settings) -> Path | None:
                            _baked(settings, "yolo.pt"))
 
 
-SHIPPED_WATERMARK_MODEL = Path(__file__).resolve().parent.parent / "models" / "watermark-yolo.pt"
+SHIPPED_WATERMARK_MODEL = Path(__file__).resolve().parent.parent / "models" / "watermark-db.pt"
+DEFAULT_WATERMARK_SCORE = 0.5
 
 
 def watermark_weights(settings: Settings) -> Path | None:
@@ -44,34 +47,46 @@ def watermark_weights(settings: Settings) -> Path | None:
     return found or (SHIPPED_WATERMARK_MODEL if SHIPPED_WATERMARK_MODEL.is_file() else None)
 
 
+def watermark_reading(weights: Path) -> Reading:
+    """How to read the watermark detector's map: its operating box score comes from its model card
+    (chosen on the validation split), 0.5 without a card."""
+    card = weights.with_suffix(".json")
+    score = json.loads(card.read_text())["validation"]["threshold"] if card.is_file() else DEFAULT_WATERMARK_SCORE
+    return Reading(probability=0.5, box_score=float(score), unclip=0.0)
+
+
 def _general(settings: Settings, info: VideoInfo, plan: BatchPlan, max_pct: float) -> Choice:
-    """`auto`: every proposal source there is (text, trained YOLO, configured YOLO, edge persistence),
-    with temporal evidence deciding what is a mark."""
+    """`auto`: every proposal source there is (text, the trained watermark detector, a configured YOLO,
+    edge persistence), with temporal evidence deciding what is a mark."""
     from app.detection.evidence import EvidenceDetector
-    from app.detection.text import TextDetector, load_text_model, model_path
+    from app.detection.text import MapDetector, load_text_model, load_watermark_model, model_path, torch_predictor
 
-    analysis = replace(plan, detection_stride=1)
     trained_weights = watermark_weights(settings)
-    if info.frames <= 1 and trained_weights is not None:
-        from app.detection.yolo import YoloDetector, load_yolo, ultralytics_predictor
-
-        still = YoloDetector(ultralytics_predictor(load_yolo(trained_weights)), analysis, info.width, info.height,
-                             settings.yolo_confidence, max_pct)
+    trained_predict = torch_predictor(load_watermark_model(trained_weights)) if trained_weights is not None else None
+    if info.frames <= 1 and trained_predict is not None:
+        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height,
+                            watermark_reading(trained_weights), "trained")
         return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
     sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
                                                           settings.static_window_seconds, 100.0)}
     text = model_path()
     if text is not None:
-        model = load_text_model(text)
-        sources["text"] = lambda w, h: TextDetector(model, plan.device, plan.yolo_batch, w, h)
+        model = torch_predictor(load_text_model(text))
+        sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h)
     trained = set()
-    for name, weights in (("trained", trained_weights), ("yolo", yolo_weights(settings))):
-        if weights is not None:
-            from app.detection.yolo import YoloDetector, load_yolo, ultralytics_predictor
+    if trained_predict is not None:
+        reading = watermark_reading(trained_weights)
+        sources["trained"] = lambda w, h: MapDetector(trained_predict, plan.device, plan.yolo_batch, w, h, reading,
+                                                      "trained")
+        trained.add("trained")
+    yolo = yolo_weights(settings)
+    if yolo is not None:
+        from app.detection.yolo import YoloDetector, load_yolo, ultralytics_predictor
 
-            predictor = ultralytics_predictor(load_yolo(weights))
-            sources[name] = lambda w, h, p=predictor: YoloDetector(p, analysis, w, h, settings.yolo_confidence, 100.0)
-            trained.add(name)
+        predictor = ultralytics_predictor(load_yolo(yolo))
+        analysis = replace(plan, detection_stride=1)
+        sources["yolo"] = lambda w, h: YoloDetector(predictor, analysis, w, h, settings.yolo_confidence, 100.0)
+        trained.add("yolo")
     detector = EvidenceDetector(sources, trained, info, settings.evidence_sample_fps, max_pct)
     return Choice(detector, "auto", "general stack: " + ", ".join(sources) + " proposals, temporal evidence decides")
 

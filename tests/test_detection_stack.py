@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from app.config import ProcessOptions
 from app.detection.evidence import EvidenceDetector, Spot, _jumps
-from app.detection.types import iou
-from app.detection.text import TextDetector, load_text_model, model_path
+from app.detection.types import Reading, iou
+from app.detection.text import MapDetector, load_text_model, model_path, torch_predictor
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
@@ -71,7 +72,7 @@ def test_text_detector_boxes_real_text_batched() -> None:
     """PP-OCRv4 from the rapidocr wheel, through torch: the sample's mark is boxed in every frame of a batch."""
     info = probe(Path("samples/sample.mp4"))
     frames = [f for i, f in enumerate(read_frames(info)) if i % 40 == 0]
-    detector = TextDetector(load_text_model(model_path()), "cpu", 2, info.width, info.height)
+    detector = MapDetector(torch_predictor(load_text_model(model_path())), "cpu", 2, info.width, info.height)
     truth = (432, 301, 616, 340)
     found = detector.detect(frames)
     assert len(found) == len(frames) == 5
@@ -101,3 +102,31 @@ def test_evidence_rules_on_hand_made_sightings() -> None:
     turns = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([3, 4, 5], still[3:], changing[3:])]
     at_once = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([0, 1, 2], still[3:], changing[3:])]
     assert _jumps(turns) == 2 and _jumps(at_once) == 1
+
+
+class ScriptedMaps:
+    """A probability-map predictor that marks one box, and raises CUDA OOM for batches over `fits`
+    on the GPU (and for every GPU call when `fits` is 0)."""
+
+    def __init__(self, fits: int) -> None:
+        self.fits = fits
+        self.calls: list[tuple[int, str, bool]] = []
+
+    def __call__(self, frames: np.ndarray, device: str, half: bool) -> np.ndarray:
+        self.calls.append((len(frames), device, half))
+        if device == "cuda" and len(frames) > self.fits:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        maps = np.zeros(frames.shape[:3], np.float32)
+        maps[:, 40:80, 100:300] = 0.9
+        return maps
+
+
+@pytest.mark.parametrize("fits, device, batch", [(2, "cuda", 2), (0, "cpu", 1)])
+def test_map_detector_out_of_memory_halves_the_batch_then_moves_to_cpu(fits: int, device: str, batch: int) -> None:
+    predict = ScriptedMaps(fits)
+    detector = MapDetector(predict, "cuda", 8, 640, 352, Reading(0.5, 0.5, 0.0), "trained")
+    found = detector.detect([np.zeros((352, 640, 3), np.uint8)] * 10)
+    assert len(found) == 10 and all(len(dets) == 1 and dets[0].box[:2] == (100, 40) for dets in found)
+    assert detector.ladder.device == device and detector.ladder.batch == batch
+    assert predict.calls[0] == (8, "cuda", True) and predict.calls[-1][1:] == (device, device == "cuda")
+    assert any("trained detector" in f for f in detector.fallbacks)

@@ -11,8 +11,9 @@ a state dict over this module.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -23,20 +24,10 @@ import torch
 from loguru import logger
 
 from app.cuda import OomLadder
-from app.detection.types import Detection
+from app.detection.types import Detection, Reading
 from app.errors import ConfigError
 
 MIN_SIDE = 4  # px at model scale
-
-
-@dataclass(frozen=True)
-class Reading:
-    """How a probability map becomes boxes: binarisation threshold, mean probability a region needs,
-    and how far a region is grown (ratio of its area to its perimeter)."""
-
-    probability: float
-    box_score: float
-    unclip: float
 
 
 TEXT = Reading(probability=0.3, box_score=0.6, unclip=1.6)  # PP-OCR's defaults
@@ -102,12 +93,29 @@ def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, w
     return dets
 
 
-class MapDetector:
-    """Batched detection on frames of one size; boxes in the frames' own pixels."""
+# predict(frames RGB uint8 (N, H, W, 3), device, half) -> probability maps (N, H, W)
+Predict = Callable[[np.ndarray, str, bool], np.ndarray]
 
-    def __init__(self, model: torch.nn.Module, device: str, batch: int, width: int, height: int,
+
+def torch_predictor(model: torch.nn.Module) -> Predict:
+    """A PP-OCR-style network as a `Predict`: BGR input scaled to -1..1, as it was trained."""
+
+    def predict(frames: np.ndarray, device: str, half: bool) -> np.ndarray:
+        net = model.to(device)
+        x = torch.from_numpy(frames[..., ::-1].copy()).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        with torch.inference_mode(), torch.autocast("cuda") if half else contextlib.nullcontext():
+            return net(x)[:, 0].float().cpu().numpy()
+
+    return predict
+
+
+class MapDetector:
+    """Batched detection on frames of one size; boxes in the frames' own pixels. On CUDA out-of-memory
+    the batch is halved, then the CPU takes over (the shared ladder); fp16 autocast on CUDA."""
+
+    def __init__(self, predict: Predict, device: str, batch: int, width: int, height: int,
                  reading: Reading = TEXT, name: str = "text", long_side: int = 960) -> None:
-        self.model, self.reading, self.name = model, reading, name
+        self.predict, self.reading, self.name = predict, reading, name
         self.width, self.height = width, height
         scale = min(1.0, long_side / max(width, height))
         self.input_w = max(32, round(width * scale / 32) * 32)
@@ -125,14 +133,11 @@ class MapDetector:
         return self.ladder.run(lambda batch, device: self._run(frames, batch, device))
 
     def _run(self, frames: list[np.ndarray], batch: int, device: str) -> list[list[Detection]]:
-        model = self.model.to(device)
         out: list[list[Detection]] = []
         sx, sy = self.width / self.input_w, self.height / self.input_h
         for start in range(0, len(frames), batch):
-            chunk = [cv2.resize(f, (self.input_w, self.input_h), interpolation=cv2.INTER_AREA) for f in frames[start : start + batch]]
-            x = torch.from_numpy(np.stack(chunk)[..., ::-1].copy()).to(device)  # PP-OCR was trained on BGR
-            x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-            with torch.inference_mode():
-                prob = model(x)[:, 0].float().cpu().numpy()
+            chunk = np.stack([cv2.resize(f, (self.input_w, self.input_h), interpolation=cv2.INTER_AREA)
+                              for f in frames[start : start + batch]])
+            prob = self.predict(chunk, device, device == "cuda")
             out.extend(_boxes(p, self.reading, sx, sy, self.width, self.height, self.name) for p in prob)
         return out

@@ -34,3 +34,13 @@ def iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a probability-map detector's map becomes boxes: binarisation threshold, mean probability a
+    region needs, and how far a region is grown (ratio of its area to its perimeter)."""
+
+    probability: float
+    box_score: float
+    unclip: float
