@@ -55,5 +55,6 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY --from=weights /models /models
 COPY app ./app
+COPY models ./models
 COPY handler.py ./
 CMD ["python", "-u", "handler.py"]

@@ -75,11 +75,11 @@ def loss_fn(prob: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(prob, want) + dice
 
 
-def train(data: Path, epochs: int, batch: int, seed: int, lr: float = 1e-3) -> tuple[torch.nn.Module, list[dict]]:
+def train(data: Path, epochs: int, batch: int, seed: int, checkpoint: Path, lr: float = 1e-3) -> tuple[torch.nn.Module, list[dict]]:
     """Fine-tune a copy of PP-OCRv4's detector on `data` (the YOLO-layout dataset); returns the model and
-    the per-epoch losses."""
+    the per-epoch losses. After every epoch the whole state goes to `checkpoint`, and a run that finds
+    one goes on from there (a long run may span sessions)."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = copy.deepcopy(load_text_model(model_path()))
     model.train()
     for module in model.modules():
@@ -90,9 +90,16 @@ def train(data: Path, epochs: int, batch: int, seed: int, lr: float = 1e-3) -> t
     steps = epochs * math.ceil(len(images) / batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
-    curve = []
-    for epoch in range(epochs):
+    curve: list[dict] = []
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        for part, target in (("model", model), ("optimizer", optimizer), ("schedule", schedule)):
+            target.load_state_dict(state[part])
+        curve = state["curve"]
+        logger.info("Resuming the fine-tune after epoch {} from {}", len(curve), checkpoint)
+    for epoch in range(len(curve), epochs):
         started, losses = time.perf_counter(), []
+        rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(images))
         for start in range(0, len(order), batch):
             pairs = [_sample(rng, images[k], labels) for k in order[start : start + batch]]
@@ -106,6 +113,9 @@ def train(data: Path, epochs: int, batch: int, seed: int, lr: float = 1e-3) -> t
             losses.append(float(loss.detach()))
         curve.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 4),
                       "seconds": round(time.perf_counter() - started, 1)})
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "curve": curve}, checkpoint)
         logger.info("epoch {}/{}: loss {:.4f} ({:.0f} s)", epoch + 1, epochs, curve[-1]["loss"], curve[-1]["seconds"])
     model.eval()
     return model, curve

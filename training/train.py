@@ -7,6 +7,7 @@ ultralytics YOLO from its architecture yaml (no pretrained weights exist here), 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -98,7 +99,7 @@ def _curve(curve: list[dict], path: Path) -> None:
 def _card(recipe: Recipe, seconds: float, weights: Path, validation: dict, **extra: object) -> dict:
     return {"model": weights.name, "classes": ["watermark"], "recipe": asdict(recipe), "train_seconds": round(seconds),
             "cpu_threads": os.cpu_count(), "commit": _commit(), "validation": validation,
-            "size_bytes": weights.stat().st_size, **extra}
+            "size_bytes": weights.stat().st_size, "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(), **extra}
 
 
 def publish_finetune(model, curve: list[dict], recipe: Recipe, data: Path, seconds: float, out: Path) -> dict:
@@ -147,11 +148,13 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS) -> dict:
         dataset.build(work / "data", recipe.train_images, recipe.val_images, recipe.seed,
                       assets.load(small=recipe.small_assets))
         stamp.write_text(wanted)
-    started = time.perf_counter()
     if recipe.model == "yolo":
+        started = time.perf_counter()
         run = train_yolo(recipe, data, work / "runs")
         return publish_yolo(run, recipe, data, time.perf_counter() - started, out)
     from training.finetune import train
 
-    model, curve = train(data.parent, recipe.epochs, recipe.batch, recipe.seed)
-    return publish_finetune(model, curve, recipe, data.parent, time.perf_counter() - started, out)
+    checkpoint = work / "finetune" / f"{hashlib.sha256(json.dumps(asdict(recipe)).encode()).hexdigest()[:12]}.pt"
+    model, curve = train(data.parent, recipe.epochs, recipe.batch, recipe.seed, checkpoint)
+    seconds = sum(c["seconds"] for c in curve)
+    return publish_finetune(model, curve, recipe, data.parent, seconds, out)

@@ -1,0 +1,65 @@
+"""The training command (smoke: a few images, one epoch, seconds), the dataset's bit-for-bit rebuild,
+and the shipped model card against the shipped weights. CI never trains for real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from app.backends import SHIPPED_WATERMARK_MODEL, watermark_reading
+from app.config import Settings
+from app.detection.text import MapDetector, load_watermark_model, torch_predictor
+from training import assets, dataset
+from training.finetune import boxes_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_training_writes_weights_card_and_curve(tmp_path: Path) -> None:
+    out = tmp_path / "models"
+    done = subprocess.run([sys.executable, "-m", "training", "--smoke", "--work", str(tmp_path / "work"), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((out / "watermark-db.json").read_text())
+    weights = out / "watermark-db.pt"
+    assert card["recipe"]["epochs"] == 1 and card["recipe"]["train_images"] == 16
+    assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert set(card["validation"]) >= {"AP50", "precision", "recall", "threshold"}
+    assert (out / "watermark-db-curve.png").stat().st_size > 1000
+    predict = torch_predictor(load_watermark_model(weights))
+    dets = MapDetector(predict, "cpu", 2, 320, 192).detect([np.zeros((192, 320, 3), np.uint8)] * 2)
+    assert len(dets) == 2
+
+
+def test_dataset_rebuilds_bit_for_bit_with_exact_labels(tmp_path: Path) -> None:
+    small = assets.load(small=True)
+    for run in ("a", "b"):
+        dataset.write_split(tmp_path / run, "train", 6, 7, small, small.train_backgrounds)
+    for name in sorted(p.name for p in (tmp_path / "a" / "images" / "train").iterdir()):
+        a, b = (tmp_path / run / "images" / "train" / name for run in ("a", "b"))
+        assert a.read_bytes() == b.read_bytes()
+    labelled = [boxes_of(p, 640, 360) for p in sorted((tmp_path / "a" / "labels" / "train").iterdir())]
+    assert sum(len(b) for b in labelled) >= 4
+    assert all(0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 640 for boxes in labelled for x1, y1, x2, y2 in boxes)
+
+
+def test_validation_backgrounds_are_never_trained_on() -> None:
+    small = assets.load(small=True)
+    assert small.val_backgrounds and not set(small.val_backgrounds) & set(small.train_backgrounds)
+    names = {p.name for p in small.train_backgrounds + small.val_backgrounds}
+    assert not names & {"Megamind.avi", "vtest.avi", "tree.avi"}
+
+
+def test_shipped_card_describes_the_shipped_weights() -> None:
+    weights = SHIPPED_WATERMARK_MODEL
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["model"] == weights.name and card["size_bytes"] == weights.stat().st_size < 20 * 1024**2
+    assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert card["recipe"]["model"] == "finetune" and card["train_seconds"] < 3 * 3600
+    assert watermark_reading(weights).box_score == card["validation"]["threshold"]
+    assert Settings().watermark_model is None, "the shipped weights are used without configuration"
