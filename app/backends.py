@@ -134,3 +134,22 @@ def choose_inpainter(settings: Settings, options: ProcessOptions, info: VideoInf
     restorer = Restorer(filler, info.width, info.height, settings.inpaint_margin, settings.mask_dilate_kernel,
                         settings.mask_dilate_iterations, unblend=options.unblend)
     return Choice(restorer, filler.name, reason + ("; semi-transparent marks are un-blended" if options.unblend else ""))
+
+
+def load_configured_models(settings: Settings, device: str) -> None:
+    """Load (into the process-wide caches) every model a job may use, so the first job waits for none;
+    raises `ConfigError` naming a model that is configured but cannot be loaded."""
+    from app.detection.text import load_text_model, load_watermark_model, model_path
+
+    if (text := model_path()) is not None:
+        load_text_model(text)
+    if (trained := watermark_weights(settings)) is not None:
+        load_watermark_model(trained)
+    if (yolo := yolo_weights(settings)) is not None:
+        from app.detection.yolo import load_yolo
+
+        load_yolo(yolo)
+    if (lama := lama_weights(settings)) is not None:
+        from app.inpainting.lama import load_lama
+
+        load_lama(lama, device)

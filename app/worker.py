@@ -18,7 +18,8 @@ from typing import Any
 from loguru import logger
 from pydantic import ValidationError
 
-from app.config import Settings, get_settings
+from app.config import ProcessOptions, Settings, get_settings
+from app.gpu import make_plan
 from app.errors import InputError, WatermarkRemovalError
 from app.job import JobInput, describe_validation_error
 from app.media.probe import probe
@@ -54,16 +55,20 @@ class Worker:
         self.settings = settings or get_settings()
         self.service = WatermarkRemovalService(self.settings)
         self.progress = progress
+        self.startup_error: str | None = None
 
     def warm_up(self) -> None:
-        """Load configured models at cold start, not on the first job."""
-        from app.backends import yolo_weights
+        """Load every configured model at cold start, not on the first job. A model that cannot load
+        (a bad path, a failed download) does not crash-loop the container: the worker starts, logs the
+        reason once, and answers every job with it."""
+        from app.backends import load_configured_models
 
-        weights = yolo_weights(self.settings)
-        if weights is not None:
-            from app.detection.yolo import load_yolo
-
-            load_yolo(weights)
+        try:
+            load_configured_models(self.settings, make_plan(self.service.gpu, self.settings, ProcessOptions()).device)
+        except WatermarkRemovalError as exc:
+            self.startup_error = f"worker misconfigured: {exc}"
+            logger.error("{}; every job will fail with this message until the configuration is fixed",
+                         self.startup_error)
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         job_id = str(job.get("id") or "local")
@@ -86,6 +91,8 @@ class Worker:
             release_memory()
 
     def _run(self, job: dict[str, Any], job_id: str, workdir: Path, started: float) -> dict[str, Any]:
+        if self.startup_error is not None:
+            raise WatermarkRemovalError(self.startup_error)
         given = job.get("input")
         if given is not None and not isinstance(given, dict):
             raise InputError(f"invalid input: input must be a JSON object, not {type(given).__name__}")

@@ -283,3 +283,13 @@ def test_preview_comes_back_from_s3_and_inline_and_shows_the_masks(env: Path, se
         "the outline is drawn around the mark the run found, nowhere else"
     plain = worker.run({"id": "np", "input": {"video_url": f"{url}/clip.mp4", "return_base64": True}})
     assert "preview_base64" not in plain and "preview_url" not in plain
+
+
+def test_a_model_that_cannot_load_fails_every_job_instead_of_crash_looping(served) -> None:
+    url, _ = served
+    with runpod_api({"YOLO_MODEL": "/nonexistent/yolo.pt", "ALLOW_PRIVATE_URLS": "1"}) as (api, _):
+        for _ in range(2):
+            answer = requests.post(f"{api}/runsync", json={"input": {"video_url": f"{url}/clip.mp4",
+                                                                       "return_base64": True}}, timeout=120).json()
+            assert answer["status"] == "FAILED"
+            assert answer["error"] == "worker misconfigured: YOLO weights not found at /nonexistent/yolo.pt"

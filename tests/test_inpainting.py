@@ -108,6 +108,9 @@ def test_lama_oom_halves_batch_then_moves_to_cpu(tiny_lama: Path) -> None:
         "inpainting: CUDA out of memory at batch 1; LaMa moved to CPU",
     ]
     assert filler.device == "cpu" and model.moved_to == "cpu"
+    following = FakeCudaLama(model, "cuda", batch=4, max_side=512)
+    assert model.moved_to == "cuda" and following.device == "cuda" and following.ladder.batch == 4, \
+        "the next job runs on its GPU plan again, though the model is shared"
 
 
 def test_auto_uses_lama_when_configured_and_opencv_otherwise(tiny_lama: Path, pan_logo, tmp_path: Path,

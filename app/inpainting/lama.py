@@ -55,7 +55,9 @@ class LamaFiller:
     max_margin = 256
 
     def __init__(self, model: torch.jit.ScriptModule, device: str, batch: int, max_side: int) -> None:
-        self.model, self.max_side = model, max_side
+        # The module is shared by every job (loaded once per process); a previous job's out-of-memory
+        # fallback may have left it on the CPU, so each job puts it back on its own plan's device.
+        self.model, self.max_side = model.to(device), max_side
         self.ladder = OomLadder("inpainting", "LaMa", batch, device, self._move_to_cpu)
 
     @property
