@@ -21,7 +21,7 @@ from app.models import resolve_weights
 
 @dataclass
 class Choice:
-    backend: Any
+    backend: Any  # a `Detector`, or the `Restorer`
     name: str
     reason: str
 

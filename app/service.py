@@ -123,17 +123,15 @@ class WatermarkRemovalService:
         )
         tracker = StreamingTracker(info.width, info.height, params)
         timer = StageTimer()
-        analyse = getattr(detector.backend, "analyse", None)
-        if analyse is not None:
-            start = time.perf_counter()
-            analyse(info)
-            timer.add("analyse", time.perf_counter() - start)
+        start = time.perf_counter()
+        detector.backend.analyse(info)
+        timer.add("analyse", time.perf_counter() - start)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
         sheet = PreviewSheet(info.frames) if preview is not None else None
         pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
-                         use_tracking=not options.regions and not getattr(detector.backend, "tracked", False),
+                         use_tracking=not options.regions and not detector.backend.tracked,
                          sheet=sheet)
         try:
             segment: list[np.ndarray] = []
@@ -156,9 +154,9 @@ class WatermarkRemovalService:
         if sheet is not None and preview is not None:
             sheet.save(preview)
         report.notes = list(detector.backend.notes)
-        report.fallbacks += list(getattr(detector.backend, "fallbacks", [])) + list(inpainter.backend.fallbacks)
+        report.fallbacks += detector.backend.fallbacks + inpainter.backend.fallbacks
         report.restored_pixels = dict(inpainter.backend.pixels)
-        report.multiscale = bool(getattr(detector.backend, "multiscale", False))
+        report.multiscale = detector.backend.multiscale
         for note in report.notes:
             logger.warning("Detector: {}", note)
         report.timings = timer.rounded()

@@ -1,8 +1,8 @@
 """Quality and speed of each method on the benchmark clips, against the clean originals.
 
 Methods: the watermarked input (do nothing), ffmpeg's delogo given the true box (what a user
-would pick instead), and ours: automatic detection (static), the same without blend inversion,
-and regions given the true boxes.
+would pick instead), and ours: automatic detection (the default stack), the same without blend
+inversion, and regions given the true boxes.
 """
 
 from __future__ import annotations
@@ -50,9 +50,8 @@ def methods(clip: Clip, work: Path) -> dict[str, list[str] | None]:
         "input (nothing)": None,
         "ffmpeg delogo, true box": ["ffmpeg", "-v", "error", "-y", "-i", str(clip.marked), "-vf",
                                     delogo_filter(clip, info.width, info.height), *X264, "-c:a", "copy", out("delogo")],
-        "ours, auto detection": [*ours, "-o", out("auto"), "--report", out("auto") + ".json", "--detector", "static"],
-        "ours, auto, no unblend": [*ours, "-o", out("noblend"), "--report", out("noblend") + ".json", "--detector",
-                                   "static", "--no-unblend"],
+        "ours, auto detection": [*ours, "-o", out("auto"), "--report", out("auto") + ".json"],
+        "ours, auto, no unblend": [*ours, "-o", out("noblend"), "--report", out("noblend") + ".json", "--no-unblend"],
         "ours, regions = true box": [*ours, "-o", out("regions"), "--report", out("regions") + ".json",
                                      *union_regions(clip)],
     }

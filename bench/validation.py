@@ -42,8 +42,8 @@ class Case:
 
 
 def _marks() -> dict[str, np.ndarray]:
-    logo, small_logo, text = logo_rgba(64), logo_rgba(36), text_rgba("@wildframes", 24)
-    handle = text_rgba("clipdepot", 22)
+    logo, small_logo, text = logo_rgba(56, words=False), logo_rgba(30, words=False), text_rgba("@wildframes", 24)
+    handle = text_rgba("clipdepot", 24)
     h = max(small_logo.shape[0], handle.shape[0])
     combo = np.zeros((h, small_logo.shape[1] + 8 + handle.shape[1], 4), np.uint8)
     combo[(h - small_logo.shape[0]) // 2 :][: small_logo.shape[0], : small_logo.shape[1]] = small_logo

@@ -27,10 +27,15 @@ def opencv_data() -> Path:
     return path
 
 
-def logo_rgba(width: int) -> np.ndarray:
-    """opencv-logo.png resized to `width`, as RGBA uint8."""
+def logo_rgba(width: int, words: bool = True) -> np.ndarray:
+    """opencv-logo.png resized to `width`, as RGBA uint8; without `words`, only its three rings
+    (the "OpenCV" under them cut off): a logo with no text at all."""
     rgba = cv2.imread(str(opencv_data() / "opencv-logo.png"), cv2.IMREAD_UNCHANGED)
     rgba = cv2.cvtColor(rgba, cv2.COLOR_BGRA2RGBA)
+    if not words:
+        filled = (rgba[:, :, 3] > 8).any(axis=1)
+        gap = next(i for i in range(len(filled) // 2, len(filled)) if not filled[i])
+        rgba = rgba[:gap]
     height = round(rgba.shape[0] * width / rgba.shape[1])
     return cv2.resize(rgba, (width, height), interpolation=cv2.INTER_AREA)
 

@@ -27,12 +27,13 @@ import numpy as np
 from loguru import logger
 
 from app.detection.static import fill_holes
-from app.detection.types import Box, Detection, iou
+from app.detection.types import Box, Detection, Detector, iou
 from app.media.probe import VideoInfo
 from app.media.reader import read_samples
 
 ANALYSIS_LONG_SIDE = 960
-SPOT_IOU = 0.4  # a proposal joins a spot when it overlaps it this much
+SPOT_IOU = 0.4
+STRAY_HITS, STRAY_SAMPLES = 3, 60  # a place proposed fewer times than this, not for this many samples, is dropped  # a proposal joins a spot when it overlaps it this much
 KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on long videos
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
 MIN_COVERAGE = 0.4  # share of the sampled frames a mark (all its spots) must be proposed in
@@ -131,6 +132,7 @@ class Spot:
     crop_size: tuple[int, int]
     hits: list[int] = field(default_factory=list)
     trained_hits: int = 0
+    trained_last: int = -1
     sources: set[str] = field(default_factory=set)
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
@@ -167,13 +169,13 @@ class Mark:
     evidence: str
 
 
-class EvidenceDetector:
+class EvidenceDetector(Detector):
     """Two passes: `analyse(info)` decides the marks of the whole video; `detect(frames)` streams."""
 
     name = "auto"
     tracked = True  # detections are decided over the whole video: the tracker must not extend them
 
-    def __init__(self, sources: dict[str, Callable[[int, int], object]], trained: set[str], info: VideoInfo,
+    def __init__(self, sources: dict[str, Callable[[int, int], Detector]], trained: set[str], info: VideoInfo,
                  sample_fps: float, max_bbox_percent: float) -> None:
         self.source_factories, self.trained = sources, trained
         self.width, self.height = info.width, info.height
@@ -185,10 +187,14 @@ class EvidenceDetector:
         self.marks: list[Mark] = []
         self.samples = 0
         self.frames_seen = 0
-        self.notes: list[str] = []
-        self.fallbacks: list[str] = []
+        super().__init__()
+        self.source_fallbacks: list[str] = []
         self.multiscale = False
         self.rng = np.random.default_rng(0)
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return self.source_fallbacks
 
     # Pass 1 ---------------------------------------------------------------------------------------
 
@@ -203,12 +209,12 @@ class EvidenceDetector:
                 pending = []
         self._propose(sources, pending)
         for source in sources.values():
-            self.notes += [n for n in getattr(source, "notes", []) if "fixed camera" not in n]
-            self.fallbacks += list(getattr(source, "fallbacks", []))
-            self.multiscale |= bool(getattr(source, "multiscale", False))
+            self.notes += [n for n in source.notes if "fixed camera" not in n]
+            self.source_fallbacks += source.fallbacks
+            self.multiscale |= source.multiscale
         self._decide(info.duration_s)
 
-    def _propose(self, sources: dict, batch: list[tuple[int, np.ndarray]]) -> None:
+    def _propose(self, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
         if not batch:
             return
         frames = [f for _, f in batch]
@@ -223,6 +229,7 @@ class EvidenceDetector:
             for s in touched:
                 self._sighting(self.spots[s], gray)
             self.samples += 1
+        self.spots = [s for s in self.spots if len(s.hits) >= STRAY_HITS or self.samples - s.hits[-1] <= STRAY_SAMPLES]
 
     def _plausible(self, box: Box) -> bool:
         w, h = box[2] - box[0], box[3] - box[1]
@@ -245,9 +252,9 @@ class EvidenceDetector:
         spot = self.spots[best]
         if not spot.hits or spot.hits[-1] != self.samples:
             spot.hits.append(self.samples)
-            spot.trained_hits += source in self.trained
-        elif source in self.trained and source not in spot.sources:
+        if source in self.trained and spot.trained_last != self.samples:
             spot.trained_hits += 1
+            spot.trained_last = self.samples
         spot.sources.add(source)
         return best
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from app.config import Box
-from app.detection.types import Detection
+from app.detection.types import Detection, Detector
 from app.errors import InputError
 
 
-class RegionDetector:
+class RegionDetector(Detector):
     """Turns `--region X,Y,W,H` boxes into detections for every frame."""
 
     name = "regions"
 
     def __init__(self, regions: list[Box], width: int, height: int) -> None:
-        self.notes: list[str] = []
+        super().__init__()
         self.boxes = []
         for x, y, w, h in regions:
             box = (max(0, x), max(0, y), min(width, x + w), min(height, y + h))

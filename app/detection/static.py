@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from app.detection.types import Detection, iou
+from app.detection.types import Detection, Detector, iou
 
 ANALYSIS_WIDTH = 640
 EDGE_STRENGTH = 40.0  # Sobel response on a 3x3-blurred grey image (levels x 4)
@@ -72,7 +72,7 @@ class _Sample:
     gy: np.ndarray
 
 
-class StaticDetector:
+class StaticDetector(Detector):
     """Streaming detector; call `detect` on consecutive segments of one video."""
 
     name = "static"
@@ -85,7 +85,7 @@ class StaticDetector:
         self.max_bbox_percent = max_bbox_percent
         self.history: deque[_Sample] = deque(maxlen=-(-self.window // self.stride))
         self.frames_seen = 0
-        self.notes: list[str] = []
+        super().__init__()
         self.fps = fps
         self.memory: list[_Mark] = []
 

@@ -24,7 +24,7 @@ import torch
 from loguru import logger
 
 from app.cuda import OomLadder
-from app.detection.types import Detection, Reading
+from app.detection.types import Detection, Detector, Reading
 from app.errors import ConfigError
 
 MIN_SIDE = 4  # px at model scale
@@ -109,7 +109,7 @@ def torch_predictor(model: torch.nn.Module) -> Predict:
     return predict
 
 
-class MapDetector:
+class MapDetector(Detector):
     """Batched detection on frames of one size; boxes in the frames' own pixels. On CUDA out-of-memory
     the batch is halved, then the CPU takes over (the shared ladder); fp16 autocast on CUDA."""
 
@@ -121,7 +121,7 @@ class MapDetector:
         self.input_w = max(32, round(width * scale / 32) * 32)
         self.input_h = max(32, round(height * scale / 32) * 32)
         self.ladder = OomLadder("detection", f"{name} detector", batch, device)
-        self.notes: list[str] = []
+        super().__init__()
 
     @property
     def fallbacks(self) -> list[str]:

@@ -44,3 +44,29 @@ class Reading:
     probability: float
     box_score: float
     unclip: float
+
+
+class Detector:
+    """What the pipeline asks of a detector; `detect` is fed consecutive segments of one video.
+
+    The defaults suit a per-frame detector: no analysis pass, its boxes go through the tracker,
+    single scale, no fallbacks. A detector that decides over the whole video sets `tracked` and does
+    its pass in `analyse`; one that can fall back (CUDA out of memory) lists what it did in `fallbacks`.
+    """
+
+    name = "detector"
+    tracked = False
+    multiscale = False
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return []
+
+    def analyse(self, info: object) -> None:
+        """A pass over the whole video before streaming; none by default."""
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        raise NotImplementedError

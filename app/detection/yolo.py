@@ -21,7 +21,7 @@ from loguru import logger
 from torchvision.ops import nms
 
 from app.cuda import OomLadder, empty_cache, is_oom
-from app.detection.types import Detection
+from app.detection.types import Detection, Detector
 from app.gpu import BatchPlan
 
 # predict(frames RGB at the scale, imgsz, device, half) -> per frame an (N, 6) array x1, y1, x2, y2, conf, cls
@@ -51,7 +51,7 @@ def ultralytics_predictor(model) -> Predictor:
     return predict
 
 
-class YoloDetector:
+class YoloDetector(Detector):
     """Streaming detector over segments; `fallbacks` lists every fallback taken in this job."""
 
     name = "yolo"
@@ -68,7 +68,7 @@ class YoloDetector:
         self.stride = plan.detection_stride
         self.frames_seen = 0
         self.scale_fallbacks: list[str] = []
-        self.notes: list[str] = []
+        super().__init__()
         logger.info("YOLO on {}: multi-scale {} (scales {}), batch {} per scale / {} single, stride {}",
                     self.device, "on" if self.multiscale else "off", list(self.scales), self.multi_batch, self.batch,
                     self.stride)
@@ -142,7 +142,7 @@ class YoloDetector:
         return dets
 
 
-class UnionDetector:
+class UnionDetector(Detector):
     """`--detector both`: YOLO's and the static detector's boxes together."""
 
     name = "both"
@@ -156,11 +156,11 @@ class UnionDetector:
 
     @property
     def multiscale(self) -> bool:
-        return any(getattr(d, "multiscale", False) for d in self.detectors)
+        return any(d.multiscale for d in self.detectors)
 
     @property
     def fallbacks(self) -> list[str]:
-        return [f for d in self.detectors for f in getattr(d, "fallbacks", [])]
+        return [f for d in self.detectors for f in d.fallbacks]
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         results = [d.detect(frames) for d in self.detectors]
