@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import get_args
 
 from loguru import logger
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from app.config import ProcessOptions
+from app.config import DetectorName, DeviceName, EncoderName, InpainterName, ProcessOptions
 from app.errors import WatermarkRemovalError
 from app.service import WatermarkRemovalService
 
@@ -30,14 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("--preview", type=Path, help="write a picture of a few frames with the masks outlined and "
                         "the cleaned crop beside the original (.jpg or .png)")
-    parser.add_argument("--detector", choices=["auto", "yolo", "static", "both"], default="auto")
-    parser.add_argument("--inpainter", choices=["auto", "lama", "opencv"], default="auto")
+    parser.add_argument("--detector", choices=get_args(DetectorName), default="auto")
+    parser.add_argument("--inpainter", choices=get_args(InpainterName), default="auto")
     parser.add_argument("--region", type=_region, action="append", default=[], metavar="X,Y,W,H",
                         help="inpaint this box in every frame (repeatable); skips detection")
     parser.add_argument("--no-multiscale", action="store_true", help="single-scale YOLO detection")
     parser.add_argument("--no-unblend", action="store_true", help="inpaint semi-transparent marks instead of undoing them")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
-    parser.add_argument("--encoder", choices=["auto", "nvenc", "libx264"], default=None)
+    parser.add_argument("--scales", type=lambda t: [float(v) for v in t.split(",")], default=None, metavar="S,S,...",
+                        help="YOLO multi-scale factors (default 1.0,0.8,1.2)")
+    parser.add_argument("--device", choices=get_args(DeviceName), default=None)
+    parser.add_argument("--encoder", choices=get_args(EncoderName), default=None)
     parser.add_argument("--max-bbox-percent", type=float, default=None)
     parser.add_argument("--detection-stride", type=int, default=None)
     parser.add_argument("--yolo-batch-size", type=int, default=None)
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = ProcessOptions(
             detector=args.detector, inpainter=args.inpainter, regions=args.region,
-            multiscale=False if args.no_multiscale else None, device=args.device, encoder=args.encoder,
+            multiscale=False if args.no_multiscale else None, scales=args.scales, device=args.device, encoder=args.encoder,
             max_bbox_percent=args.max_bbox_percent, detection_stride=args.detection_stride,
             yolo_batch_size=args.yolo_batch_size, inpaint_batch_size=args.inpaint_batch_size,
             segment_frames=args.segment_frames, unblend=not args.no_unblend,

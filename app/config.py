@@ -102,7 +102,8 @@ Box = tuple[int, int, int, int]
 
 
 class ProcessOptions(BaseModel):
-    """What one job may choose; `None` means "use the settings / GPU plan"."""
+    """What one job (its `watermark_config`) or one CLI call may choose; `None` means "use the
+    settings / GPU plan". The one options model: the job schema and the CLI both derive from it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -110,11 +111,11 @@ class ProcessOptions(BaseModel):
     inpainter: InpainterName = "auto"
     regions: list[Box] = Field(default_factory=list, description="x, y, w, h boxes to inpaint in every frame")
     multiscale: bool | None = None
-    scales: list[float] | None = None
+    scales: list[float] | None = Field(default=None, min_length=1)
     device: DeviceName | None = None
     encoder: EncoderName | None = None
     max_bbox_percent: float | None = Field(default=None, gt=0, le=100)
-    detection_stride: int | None = Field(default=None, ge=1)
+    detection_stride: int | None = Field(default=None, ge=1, le=30)
     yolo_batch_size: int | None = Field(default=None, ge=1)
     inpaint_batch_size: int | None = Field(default=None, ge=1)
     segment_frames: int | None = Field(default=None, ge=8)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from app.config import Box, DetectorName, EncoderName, InpainterName, ProcessOptions
+from app.config import ProcessOptions
 
 
 class S3Config(BaseModel):
@@ -25,25 +25,6 @@ class S3Object(BaseModel):
     key: str = Field(min_length=1)
 
 
-class WatermarkConfig(BaseModel):
-    """Per-job choices; unknown keys are rejected by name."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    detector: DetectorName = "auto"
-    inpainter: InpainterName = "auto"
-    regions: list[Box] = Field(default_factory=list)
-    max_bbox_percent: float | None = Field(default=None, gt=0, le=100)
-    multiscale: bool | None = None
-    scales: list[float] | None = Field(default=None, min_length=1)
-    detection_stride: int | None = Field(default=None, ge=1, le=30)
-    encoder: EncoderName | None = None
-    unblend: bool = True
-
-    def options(self) -> ProcessOptions:
-        return ProcessOptions(**self.model_dump())
-
-
 class JobInput(BaseModel):
     """`job["input"]`: exactly one source, where the result goes, and the watermark options."""
 
@@ -55,7 +36,7 @@ class JobInput(BaseModel):
     source_s3_key: str | None = None
     source_headers: dict[str, str] = Field(default_factory=dict)
     filename: str | None = Field(default=None, max_length=200)
-    watermark_config: WatermarkConfig = Field(default_factory=WatermarkConfig)
+    watermark_config: ProcessOptions = Field(default_factory=ProcessOptions)
     output_url: str | None = None
     output_filename: str | None = Field(default=None, max_length=200)
     s3_prefix: str | None = Field(default=None, max_length=500)

@@ -109,7 +109,7 @@ class Worker:
         is_image = info.format_name in IMAGE_FORMATS
         suffix = IMAGE_FORMATS.get(info.format_name, ".mp4")
         result = workdir / f"out{suffix}"
-        options = request.watermark_config.options()
+        options = request.watermark_config
         preview = workdir / "preview.jpg" if request.preview and not is_image else None
         self._report_progress(job, "processing", 0)
         if is_image:
