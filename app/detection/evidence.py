@@ -35,6 +35,7 @@ ANALYSIS_LONG_SIDE = 960
 SPOT_IOU = 0.4
 STRAY_HITS, STRAY_SAMPLES = 3, 60  # a place proposed fewer times than this, not for this many samples, is dropped  # a proposal joins a spot when it overlaps it this much
 KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on long videos
+KEEP_ABSENT = 16  # ... and of the place while nothing is proposed there
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
 MIN_COVERAGE = 0.4  # share of the sampled frames a mark (all its spots) must be proposed in
 MIN_SECONDS = 4.0  # ... and for this long in all (or half the video when shorter)
@@ -53,6 +54,7 @@ EDGE = 24.0  # gradient magnitude that counts as an edge
 MAX_GROWTH = 3.0  # a grown box larger than this many proposals is the scene, not the mark
 STILL_BACKGROUND = 0.1  # persistent share of the reach beyond which the picture is too still to grow by
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
+SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
 SPAN = 0.7  # a box spanning this share of the frame's width or height is not a mark
@@ -137,6 +139,7 @@ class Spot:
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
     wide: list[np.ndarray] = field(default_factory=list)
+    absent: list[np.ndarray] = field(default_factory=list)
     wide_size: tuple[int, int] = (0, 0)
     seen: int = 0
 
@@ -167,6 +170,7 @@ class Mark:
     template: np.ndarray
     hits: set[int]
     evidence: str
+    background: np.ndarray | None = None  # the place's edge picture without the mark, when seen
 
 
 class EvidenceDetector(Detector):
@@ -228,6 +232,9 @@ class EvidenceDetector(Detector):
                         touched.add(self._spot_for(det.box, name))
             for s in touched:
                 self._sighting(self.spots[s], gray)
+            for s, spot in enumerate(self.spots):
+                if s not in touched and len(spot.hits) >= 2:
+                    self._absence(spot, gray)
             self.samples += 1
         self.spots = [s for s in self.spots if len(s.hits) >= STRAY_HITS or self.samples - s.hits[-1] <= STRAY_SAMPLES]
 
@@ -278,6 +285,16 @@ class EvidenceDetector(Detector):
             slot = int(self.rng.integers(0, spot.seen))
             if slot < KEEP_CROPS:
                 spot.crops[slot], spot.contexts[slot], spot.wide[slot] = crop, context, wide
+
+    def _absence(self, spot: Spot, gray: np.ndarray) -> None:
+        """What the place looks like when nothing was proposed there (a jumping mark is elsewhere):
+        on a still scene this is the background the per-frame check must tell the mark from."""
+        x1, y1, x2, y2 = spot.regions(self.aw, self.ah)[0]
+        crop = edges(gray[y1:y2, x1:x2], spot.crop_size)
+        if len(spot.absent) < KEEP_ABSENT:
+            spot.absent.append(crop)
+        else:
+            spot.absent[int(self.rng.integers(0, KEEP_ABSENT))] = crop
 
     # Decision -------------------------------------------------------------------------------------
 
@@ -417,7 +434,10 @@ class EvidenceDetector(Detector):
                           interpolation=cv2.INTER_NEAREST) > 0
         if mask.mean() < 0.05:
             mask = np.ones_like(mask)
-        return Mark(box, mask, padded, template, set(spot.hits), evidence)
+        background = np.median(np.stack(spot.absent), axis=0) if len(spot.absent) >= 2 else None
+        if background is not None and correlation(background, template) >= SAME_MARK:
+            background = None  # "absent" sightings that look like the mark are the detectors' misses
+        return Mark(box, mask, padded, template, set(spot.hits), evidence, background)
 
     def _say_what_decided(self) -> None:
         if not self.marks:
@@ -429,25 +449,28 @@ class EvidenceDetector(Detector):
     # Pass 2 ---------------------------------------------------------------------------------------
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
-        """Each frame's marks: those whose edges the frame shows, or seen at the samples around it."""
+        """Each frame's marks: those seen at the samples on both sides of it, or whose edges it shows.
+        After the last sample only the one before speaks for the frame, so the frame must also show
+        the mark, if faintly (a mark may have jumped away since)."""
         out: list[list[Detection]] = []
         for frame in frames:
             index = self.frames_seen
             self.frames_seen += 1
-            last = max(0, self.samples - 1)
-            before, after = min(last, index // self.every), min(last, -(-index // self.every))
+            before, after = index // self.every, -(-index // self.every)
+            tail = after >= self.samples
             dets = []
             for mark in self.marks:
-                around = before in mark.hits and after in mark.hits
-                if around or self._shows(frame, mark):
+                around = before in mark.hits and (tail or after in mark.hits)
+                if (around and not tail) or self._shows(frame, mark, SHOWN_FAINTLY if around else SHOWN):
                     dets.append(Detection(box=mark.box, score=1.0, source=self.name, mask=mark.mask))
             out.append(dets)
         return out
 
-    def _shows(self, frame: np.ndarray, mark: Mark) -> bool:
+    def _shows(self, frame: np.ndarray, mark: Mark, threshold: float) -> bool:
         x1, y1, x2, y2 = mark.box
         ax1, ay1, ax2, ay2 = mark.analysis_box
         gray = cv2.resize(cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY), (ax2 - ax1, ay2 - ay1),
                           interpolation=cv2.INTER_AREA)
         picture = edges(gray, (mark.template.shape[2], mark.template.shape[1]))
-        return correlation(picture, mark.template) >= SHOWN
+        shown = correlation(picture, mark.template)
+        return shown >= threshold and (mark.background is None or shown > correlation(picture, mark.background))
