@@ -32,6 +32,7 @@ from app.media.probe import VideoInfo
 from app.media.reader import read_samples
 
 ANALYSIS_LONG_SIDE = 960
+MIN_SAMPLES = 12
 SPOT_IOU = 0.4
 STRAY_HITS, STRAY_SAMPLES = 3, 60  # a place proposed fewer times than this, not for this many samples, is dropped  # a proposal joins a spot when it overlaps it this much
 KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on long videos
@@ -185,7 +186,8 @@ class EvidenceDetector(Detector):
         self.width, self.height = info.width, info.height
         scale = min(1.0, ANALYSIS_LONG_SIDE / max(info.width, info.height))
         self.aw, self.ah = max(2, round(info.width * scale / 2) * 2), max(2, round(info.height * scale / 2) * 2)
-        self.every = max(1, round(info.fps / sample_fps))
+        # Short clips are sampled more densely: evidence needs a dozen looks, whatever the length.
+        self.every = max(1, min(round(info.fps / sample_fps), info.frames // MIN_SAMPLES))
         self.max_area = max_bbox_percent / 100.0 * self.aw * self.ah
         self.spots: list[Spot] = []
         self.marks: list[Mark] = []
