@@ -29,7 +29,10 @@ from app.storage.deliver import deliver, deliver_preview, output_name, plan_dest
 from app.storage.fetch import fetch
 
 ProgressSink = Callable[[dict, dict], None]
-IMAGE_FORMATS = {"png_pipe": ".png", "jpeg_pipe": ".jpg", "webp_pipe": ".webp", "bmp_pipe": ".bmp"}
+# Still images come back in their own format: by their codec, whether ffmpeg read them as a pipe
+# format (content-probed) or with image2 (by the file's extension).
+IMAGE_FORMATS = {"png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "image2"}
+IMAGE_SUFFIXES = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
 DISK_MARGIN_BYTES = 200 * 1024**2
 
 
@@ -106,8 +109,8 @@ class Worker:
         info = probe(source)
         self._check_limits(info.width, info.height, info.duration_s)
         self._check_disk(workdir, source)
-        is_image = info.format_name in IMAGE_FORMATS
-        suffix = IMAGE_FORMATS.get(info.format_name, ".mp4")
+        is_image = info.format_name in IMAGE_FORMATS and info.codec in IMAGE_SUFFIXES
+        suffix = IMAGE_SUFFIXES[info.codec] if is_image else ".mp4"
         result = workdir / f"out{suffix}"
         options = request.watermark_config
         preview = workdir / "preview.jpg" if request.preview and not is_image else None

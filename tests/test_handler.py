@@ -213,7 +213,8 @@ def test_endpoint_benchmark_measures_speed_and_cost_per_video_minute(served, cap
     assert (device, detector) == ("cpu", "auto") and "encoder:" in fallbacks
 
 
-def test_still_image_comes_back_in_its_format(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("filename", [None, "photo.jpg"])  # probed by content, or by image2 from the name
+def test_still_image_comes_back_in_its_format(filename: str | None) -> None:
     import cv2
     import numpy as np
 
@@ -224,7 +225,7 @@ def test_still_image_comes_back_in_its_format(monkeypatch: pytest.MonkeyPatch) -
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(marked, cv2.COLOR_RGB2BGR))
     assert ok
     job = {"video_base64": base64.b64encode(jpeg.tobytes()).decode(), "return_base64": True,
-           "watermark_config": {"regions": [[36, 36, 150, 45]]}}
+           "watermark_config": {"regions": [[36, 36, 150, 45]]}, "filename": filename}
     answer = Worker(Settings()).run({"id": "img", "input": job})
     assert "error" not in answer, answer
     raw = base64.b64decode(answer["video_base64"])

@@ -14,6 +14,8 @@ import pytest
 from loguru import logger
 
 from app.config import Settings
+from app.errors import InputError
+from app.media.probe import probe
 from app.worker import Worker
 from scripts.footage import opencv_data
 from scripts.servers import file_server, moto_server
@@ -195,3 +197,24 @@ def test_unrecoverable_cuda_error_asks_runpod_for_a_new_worker(corpus, monkeypat
     monkeypatch.setattr(worker.service, "process", broken)
     answer = worker.run({"id": "cuda", "input": {"video_url": f"{url}/good.mp4", "return_base64": True}})
     assert answer["refresh_worker"] is True and "illegal memory access" in answer["error"]
+
+
+def _playlist_inputs(root: Path) -> dict[str, Path]:
+    """Files that make ffmpeg open other files: an HLS playlist and a concat list named like videos,
+    and an AVI whose first bytes are a playlist. Each points at a real local clip (the secret)."""
+    secret = root / "secret.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=10", "-t", "1",
+                    str(secret)], check=True)
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nfile://{secret}\n#EXT-X-ENDLIST\n"
+    files = {"hls.mp4": playlist, "concat.mp4": f"ffconcat version 1.0\nfile '{secret}'\n", "embedded.avi": playlist}
+    out = {}
+    for name, text in files.items():
+        (root / name).write_text(text)
+        out[name] = root / name
+    return out
+
+
+def test_playlists_and_concat_lists_are_refused_at_probe(tmp_path: Path) -> None:
+    for name, path in _playlist_inputs(tmp_path).items():
+        with pytest.raises(InputError, match="not a readable video"):
+            probe(path)

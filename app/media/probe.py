@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from app.errors import InputError
+from app.media.process import INPUT_FENCE
 
 PROBE_TIMEOUT_S = 120
 
@@ -37,7 +38,7 @@ class VideoInfo(BaseModel):
 def _run_probe(args: list[str], path: Path) -> dict:
     try:
         done = subprocess.run(
-            ["ffprobe", "-v", "error", "-of", "json", *args, str(path)],
+            ["ffprobe", "-v", "error", *INPUT_FENCE, "-of", "json", *args, str(path)],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_S,

@@ -11,6 +11,14 @@ from typing import IO
 # cost about 2 dB PSNR over the whole frame on a round trip; these cost 0.05 dB (measured on real footage).
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
 
+# ffmpeg opens a job's file only as one of the containers and image formats the worker accepts, and
+# only from the file itself: a playlist (HLS), a concat list or any format that opens other files or
+# URLs is refused when probed, whatever the file is named and whatever ffmpeg's defaults are.
+# (image2 reads one file unless its name holds a "%d" sequence; job files are renamed without "%".)
+DEMUXERS = ("mov", "matroska", "avi", "flv", "mpegts", "mpeg", "ogg", "asf", "gif", "h264", "hevc", "mjpeg",
+            "image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe")
+INPUT_FENCE = ["-protocol_whitelist", "file,pipe", "-format_whitelist", ",".join(DEMUXERS)]
+
 
 class StderrTail:
     """Drains a child's stderr in a thread (so the pipe never blocks it) and keeps the last lines."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from app.errors import InputError
 from app.media.probe import VideoInfo
-from app.media.process import SWS_FLAGS, spawn
+from app.media.process import INPUT_FENCE, SWS_FLAGS, spawn
 
 
 def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
@@ -45,7 +45,7 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     source, or an AVI with empty "repeat" packets, keeps its duration.
     """
     args = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", info.path,
+        "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path,
         "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
         "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]
@@ -59,7 +59,7 @@ def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterat
     picked frames are scaled and piped, which keeps a whole-video analysis pass cheap.
     """
     args = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
+        "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
         "-vf", f"fps={info.fps_rational},select=not(mod(n\\,{every})),scale={width}:{height}:flags=area",
         "-fps_mode", "passthrough", "-frames:v", str(-(-info.frames // every)), "-f", "rawvideo", "-pix_fmt", "rgb24",
         "pipe:1",

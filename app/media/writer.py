@@ -18,7 +18,7 @@ from loguru import logger
 from app.config import EncoderName
 from app.errors import EncodeError
 from app.media.probe import VideoInfo
-from app.media.process import SWS_FLAGS, spawn
+from app.media.process import INPUT_FENCE, SWS_FLAGS, spawn
 
 NVENC_ARGS = [
     "-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr", "-cq", "16", "-b:v", "0",
@@ -91,7 +91,7 @@ class VideoWriter:
             "-r", source.fps_rational, "-i", "pipe:0",
         ]
         if self.audio_mode != "none":
-            args += ["-i", source.path, "-map", "0:v:0", "-map", "1:a?"]
+            args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?"]
             args += ["-c:a", "copy"] if self.audio_mode == "copy" else ["-c:a", "aac", "-b:a", "192k"]
         else:
             args += ["-map", "0:v:0"]
