@@ -47,11 +47,12 @@ def watermark_weights(settings: Settings) -> Path | None:
     return found or (SHIPPED_WATERMARK_MODEL if SHIPPED_WATERMARK_MODEL.is_file() else None)
 
 
-def watermark_reading(weights: Path) -> Reading:
-    """How to read the watermark detector's map: its operating box score comes from its model card
-    (chosen on the validation split), 0.5 without a card."""
+def watermark_reading(weights: Path, settings: Settings) -> Reading:
+    """How to read the watermark detector's map: at `WATERMARK_SCORE`, else at its model card's
+    operating box score (chosen on the validation split), else 0.5."""
     card = weights.with_suffix(".json")
-    score = json.loads(card.read_text())["validation"]["threshold"] if card.is_file() else DEFAULT_WATERMARK_SCORE
+    score = settings.watermark_score or (json.loads(card.read_text())["validation"]["threshold"] if card.is_file()
+                                         else DEFAULT_WATERMARK_SCORE)
     return Reading(probability=0.5, box_score=float(score), unclip=0.0)
 
 
@@ -65,7 +66,7 @@ def _general(settings: Settings, info: VideoInfo, plan: BatchPlan, max_pct: floa
     trained_predict = torch_predictor(load_watermark_model(trained_weights)) if trained_weights is not None else None
     if info.frames <= 1 and trained_predict is not None:
         still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height,
-                            watermark_reading(trained_weights), "trained")
+                            watermark_reading(trained_weights, settings), "trained")
         return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
     sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
                                                           settings.static_window_seconds, 100.0)}
@@ -75,7 +76,7 @@ def _general(settings: Settings, info: VideoInfo, plan: BatchPlan, max_pct: floa
         sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h)
     trained = set()
     if trained_predict is not None:
-        reading = watermark_reading(trained_weights)
+        reading = watermark_reading(trained_weights, settings)
         sources["trained"] = lambda w, h: MapDetector(trained_predict, plan.device, plan.yolo_batch, w, h, reading,
                                                       "trained")
         trained.add("trained")
