@@ -8,10 +8,12 @@ worker's own service with default options, in this process so models load once.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -25,7 +27,10 @@ from bench.quality import X264, delogo_filter, quality, region_mask
 from bench.validation import Case, build
 from scripts.footage import ROOT
 
-WORK = ROOT / "bench" / "work" / "validation"
+BENCH = ROOT / "bench"
+WORK = BENCH / "work" / "validation"
+SHOWN = ("fixed_opaque_logo_still", "fixed_semi_text_jumping", "moving_semi_logo_text_still",
+         "moving_opaque_text_jumping", "clean_subtitles", "clean_scene_text")
 COVERED = 0.9
 CHANGED = 16  # grey levels after a 5x5 blur: above a libx264 re-encode's own change (measured on clean runs)
 GROW = 4  # px around a true mark that still count as the mark (anti-aliasing, outline)
@@ -137,6 +142,29 @@ def main(argv: list[str]) -> None:
     (WORK / "detection.json").write_text(json.dumps({"rows": rows, "categories": by_category(rows)}, indent=1))
     for key, value in by_category(rows).items():
         print(key, value)
+    if not argv:
+        write_results(rows)
+
+
+def copy_previews() -> None:
+    """The previews RESULTS.md shows, next to it."""
+    (BENCH / "validation").mkdir(exist_ok=True)
+    for name in SHOWN:
+        shutil.copy(WORK / "runs" / f"{name}.jpg", BENCH / "validation" / f"{name}.jpg")
+
+
+def write_results(rows: list[dict]) -> None:
+    """Put the detection section at the top of bench/RESULTS.md (replacing an earlier one), with previews."""
+    copy_previews()
+    results = BENCH / "RESULTS.md"
+    text = results.read_text()
+    start = text.find("## Detection on real footage")
+    if start >= 0:
+        text = text[:start] + text[text.find("\n## ", start + 1) + 1 :]
+    head, _, rest = text.partition("\n## ")
+    lines = section(rows, list(SHOWN))
+    lines[0] += f" (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python -m bench.detection`)"
+    results.write_text(head + "\n" + "\n".join(lines) + "\n## " + rest)
 
 
 if __name__ == "__main__":

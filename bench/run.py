@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 from datetime import datetime, timezone
 
@@ -103,19 +102,13 @@ def soak_section(result: dict) -> list[str]:
     ]
 
 
-SHOWN = ("fixed_opaque_logo_still", "fixed_semi_text_jumping", "moving_semi_logo_text_still",
-         "moving_opaque_text_jumping", "clean_subtitles", "clean_scene_text")
-
-
 def detection() -> list[str]:
     """The validation set through `auto`; a few previews copied next to RESULTS.md."""
     cases = validation.build(detection_bench.WORK)
     rows = detection_bench.run(cases, detection_bench.WORK / "runs")
-    (BENCH / "validation").mkdir(exist_ok=True)
-    for name in SHOWN:
-        shutil.copy(detection_bench.WORK / "runs" / f"{name}.jpg", BENCH / "validation" / f"{name}.jpg")
+    detection_bench.copy_previews()
     (WORK / "detection.json").write_text(json.dumps(rows, indent=1))
-    return detection_bench.section(rows, list(SHOWN))
+    return detection_bench.section(rows, list(detection_bench.SHOWN))
 
 
 def main() -> None:
