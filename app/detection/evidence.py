@@ -136,6 +136,7 @@ class Spot:
     hits: list[int] = field(default_factory=list)
     trained_hits: int = 0
     trained_last: int = -1
+    extent: Box | None = None  # the union of the proposals that joined this place (one may box a part)
     sources: set[str] = field(default_factory=set)
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
@@ -259,6 +260,8 @@ class EvidenceDetector(Detector):
             self.spots.append(spot)
             best = len(self.spots) - 1
         spot = self.spots[best]
+        e = spot.extent or spot.box
+        spot.extent = (min(e[0], box[0]), min(e[1], box[1]), max(e[2], box[2]), max(e[3], box[3]))
         if not spot.hits or spot.hits[-1] != self.samples:
             spot.hits.append(self.samples)
         if source in self.trained and spot.trained_last != self.samples:
@@ -429,6 +432,7 @@ class EvidenceDetector(Detector):
                                interpolation=cv2.INTER_NEAREST) > 0
             wide[padded[1] - area[1] : padded[3] - area[1], padded[0] - area[0] : padded[2] - area[0]] |= inner
             mask = wide
+        area, mask = self._take_in_extent(spot, area, mask)
         sx, sy = self.width / self.aw, self.height / self.ah
         x1, y1, x2, y2 = area
         box = (int(x1 * sx), int(y1 * sy), min(self.width, int(np.ceil(x2 * sx))), min(self.height, int(np.ceil(y2 * sy))))
@@ -440,6 +444,21 @@ class EvidenceDetector(Detector):
         if background is not None and correlation(background, template) >= SAME_MARK:
             background = None  # "absent" sightings that look like the mark are the detectors' misses
         return Mark(box, mask, padded, template, set(spot.hits), evidence, background)
+
+    def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
+        """Widen a mark to every proposal that joined its place: one detector may have boxed only part
+        of the mark (a word of a handle); the part beyond the place's own picture is masked whole."""
+        x1, y1, x2, y2 = spot.extent or spot.box
+        pad = max(2, round(PAD * min(x2 - x1, y2 - y1)))
+        ex = (max(0, x1 - pad), max(0, y1 - pad), min(self.aw, x2 + pad), min(self.ah, y2 + pad))
+        if ex[0] >= area[0] and ex[1] >= area[1] and ex[2] <= area[2] and ex[3] <= area[3]:
+            return area, mask
+        union = (min(ex[0], area[0]), min(ex[1], area[1]), max(ex[2], area[2]), max(ex[3], area[3]))
+        whole = np.zeros((union[3] - union[1], union[2] - union[0]), bool)
+        whole[ex[1] - union[1] : ex[3] - union[1], ex[0] - union[0] : ex[2] - union[0]] = True
+        inner = cv2.resize(mask.astype(np.uint8), (area[2] - area[0], area[3] - area[1]), interpolation=cv2.INTER_NEAREST)
+        whole[area[1] - union[1] : area[3] - union[1], area[0] - union[0] : area[2] - union[0]] |= inner > 0
+        return union, whole
 
     def _say_what_decided(self) -> None:
         if not self.marks:
