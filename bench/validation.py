@@ -6,7 +6,7 @@ placement (still / jumping between three spots). Unmarked clips are the cases a 
 leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, letterbox bars,
 scene text that moves with the scene, and subtitles. Backgrounds come from the validation part of
 `training.assets` (never trained on) and the marks from fonts and logos the training set does not
-use (OpenCV's Hershey font, opencv-doc's logo). Megamind.avi is never used.
+use (OpenCV's Hershey font, opencv-doc's logo).
 """
 
 from __future__ import annotations

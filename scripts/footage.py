@@ -94,7 +94,7 @@ def pan_frames(photo: str | Path | np.ndarray, size: tuple[int, int], count: int
 
 
 def clip_frames(name: str, limit: int | None = None) -> Iterator[np.ndarray]:
-    """Frames of one of opencv-doc's clips (vtest.avi, tree.avi, Megamind.avi)."""
+    """Frames of one of opencv-doc's clips (vtest.avi, tree.avi)."""
     from app.media.probe import probe
     from app.media.reader import read_frames
 

@@ -1,9 +1,8 @@
 """Real backgrounds, logos and fonts from Debian packages, unpacked once into `.cache/debs`.
 
 Backgrounds are split by file name into a training and a validation part, so the validation set
-only ever shows pictures the detector never saw. opencv-doc's clips (vtest, tree, Megamind) are
-never backgrounds: vtest and tree are the unmarked real footage the stack is checked on, and
-Megamind is reserved for independent evaluation.
+only ever shows pictures the detector never saw. opencv-doc's clips are never backgrounds (only
+still pictures are): vtest and tree are the unmarked real footage the stack is checked on.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ FULL_PACKAGES = ("plasma-workspace-wallpapers", "gnome-backgrounds", "mate-backg
                  "fonts-roboto-unhinted", "fonts-open-sans")
 SMALL_PACKAGES = ("tango-icon-theme", "fonts-dejavu-core")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
-RESERVED = {"Megamind.avi", "Megamind_bugy.avi"}
 # opencv-doc pictures that are not photographs (charts, glyph sheets, logos, masks).
 NOT_PHOTOS = {"alphabet", "chessboard", "digits", "gradient", "mask", "opencv-logo", "opencv-logo-white", "LinuxLogo",
               "WindowsLogo", "notes", "imageTextN", "imageTextR", "sudoku", "detect_blob", "ellipses", "pic",
@@ -86,7 +84,7 @@ def _wallpapers(root: Path) -> list[Path]:
 
 def _photos() -> list[Path]:
     return [p for p in sorted(opencv_data().iterdir())
-            if p.suffix.lower() in IMAGE_SUFFIXES and p.name not in RESERVED
+            if p.suffix.lower() in IMAGE_SUFFIXES
             and not any(p.stem.startswith(prefix) for prefix in NOT_PHOTOS)]
 
 
