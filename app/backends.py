@@ -64,9 +64,9 @@ def _general(settings: Settings, info: VideoInfo, plan: BatchPlan, max_pct: floa
 
     trained_weights = watermark_weights(settings)
     trained_predict = torch_predictor(load_watermark_model(trained_weights)) if trained_weights is not None else None
+    reading = watermark_reading(trained_weights, settings) if trained_weights is not None else None
     if info.frames <= 1 and trained_predict is not None:
-        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height,
-                            watermark_reading(trained_weights, settings), "trained")
+        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, reading, "trained")
         return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
     sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
                                                           settings.static_window_seconds, 100.0)}
@@ -76,7 +76,6 @@ def _general(settings: Settings, info: VideoInfo, plan: BatchPlan, max_pct: floa
         sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h)
     trained = set()
     if trained_predict is not None:
-        reading = watermark_reading(trained_weights, settings)
         sources["trained"] = lambda w, h: MapDetector(trained_predict, plan.device, plan.yolo_batch, w, h, reading,
                                                       "trained")
         trained.add("trained")

@@ -19,8 +19,8 @@ from loguru import logger
 from pydantic import ValidationError
 
 from app.config import ProcessOptions, Settings, get_settings
-from app.gpu import make_plan
 from app.errors import InputError, WatermarkRemovalError
+from app.gpu import make_plan
 from app.job import JobInput, describe_validation_error
 from app.media.probe import probe
 from app.report import Report

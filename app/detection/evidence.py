@@ -137,7 +137,6 @@ class Spot:
     trained_hits: int = 0
     trained_last: int = -1
     extent: Box | None = None  # the union of the proposals that joined this place (one may box a part)
-    sources: set[str] = field(default_factory=set)
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
     wide: list[np.ndarray] = field(default_factory=list)
@@ -267,7 +266,6 @@ class EvidenceDetector(Detector):
         if source in self.trained and spot.trained_last != self.samples:
             spot.trained_hits += 1
             spot.trained_last = self.samples
-        spot.sources.add(source)
         return best
 
     def _sighting(self, spot: Spot, gray: np.ndarray) -> None:

@@ -58,11 +58,6 @@ def output_name(job: JobInput, job_id: str, suffix: str) -> str:
     return f"{stem}{suffix}"
 
 
-def _key(job: JobInput, name: str) -> str:
-    prefix = (job.s3_prefix or "").strip("/")
-    return f"{prefix}/{name}" if prefix else name
-
-
 def deliver(dest: Destination, job: JobInput, result: Path, name: str, settings: Settings) -> dict:
     """Send `result` to `dest`; return the output fields that say where it is."""
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -71,7 +66,8 @@ def deliver(dest: Destination, job: JobInput, result: Path, name: str, settings:
         return {"output_url": redact(job.output_url or ""), "video_url": job.output_url}
     if dest.kind == "s3":
         assert dest.creds is not None
-        key = _key(job, name)
+        prefix = (job.s3_prefix or "").strip("/")
+        key = f"{prefix}/{name}" if prefix else name
         url = s3.upload(dest.creds, result, key, content_type, settings.presign_expiry_seconds, settings.upload_attempts)
         return {"video_url": url, "s3_key": key, "s3_bucket": dest.creds.bucket}
     if dest.kind == "inline":
@@ -111,10 +107,7 @@ def deliver_preview(dest: Destination, job: JobInput, picture: Path, name: str, 
     """The preview picture beside the result: in the same bucket (a presigned URL) or folder, else
     inline (a presigned PUT URL is for the video alone)."""
     if dest.kind == "s3":
-        assert dest.creds is not None
-        key = _key(job, name)
-        url = s3.upload(dest.creds, picture, key, "image/jpeg", settings.presign_expiry_seconds, settings.upload_attempts)
-        return {"preview_url": url}
+        return {"preview_url": deliver(dest, job, picture, name, settings)["video_url"]}
     if dest.kind == "local":
         return {"preview_path": deliver(dest, job, picture, name, settings)["output_path"]}
     return {"preview_base64": base64.b64encode(picture.read_bytes()).decode("ascii"), "preview_content_type": "image/jpeg"}
