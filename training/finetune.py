@@ -1,7 +1,7 @@
 """The shipped watermark detector: PP-OCRv4's text detector (a DB probability-map network whose
 weights come in the rapidocr wheel) fine-tuned to mark watermarks (text, logos, badges) instead of
 all text. Starting from a pretrained network is what makes CPU training in minutes work: YOLO from
-its yaml reached mAP50 0.04 after 5 epochs (31 minutes) on the same data (see the model card).
+its yaml reached mAP50 0.04 after 5 epochs (31 minutes) on the same data (`python -m training --model yolo`).
 
 Targets are the marks' boxes filled in; the network learns a probability map whose regions are
 the marks, read back into boxes by `app.detection.text` exactly as at run time.
