@@ -19,6 +19,7 @@ from pathlib import Path
 from loguru import logger
 
 from scripts.footage import ROOT
+from training.assets import unpack
 
 MODELS = ROOT / "models"
 WEIGHTS = MODELS / "watermark-db.pt"
@@ -51,7 +52,7 @@ def offline_ultralytics(home: Path) -> None:
     font_dir.mkdir(parents=True, exist_ok=True)
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
         if not (font_dir / name).exists():
-            dejavu = next((ROOT / ".cache" / "debs" / "fonts-dejavu-core").rglob("DejaVuSans.ttf"))
+            dejavu = next(unpack("fonts-dejavu-core").rglob("DejaVuSans.ttf"))
             shutil.copy(dejavu, font_dir / name)
 
 
