@@ -1,9 +1,14 @@
-"""Command line: `python -m app INPUT -o OUTPUT [--report R.json] ...` with a progress bar."""
+"""Command line: `python -m app INPUT -o OUTPUT [--report R.json] ...` with a progress bar.
+
+INPUT is a path, an http(s) URL or `s3://bucket/key` (credentials from the `BUCKET_*` env), a video
+or a still image. The CLI's user is the machine's owner: local files and private addresses are allowed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import get_args
 
@@ -11,9 +16,13 @@ from loguru import logger
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from app.config import DetectorName, DeviceName, EncoderName, InpainterName, ProcessOptions
+from app import registry
+from app.config import DeviceName, EncoderName, ProcessOptions, Settings
 from app.errors import WatermarkRemovalError
-from app.service import WatermarkRemovalService
+from app.report import Report
+from app.service import Progress, WatermarkRemovalService
+from app.storage import s3
+from app.storage.fetch import fetch_url, name_from_url, safe_filename
 
 
 def _region(text: str) -> tuple[int, int, int, int]:
@@ -26,13 +35,15 @@ def _region(text: str) -> tuple[int, int, int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Remove watermarks from a video.")
-    parser.add_argument("input", type=Path)
+    parser.add_argument("input", help="a video or image: a path, an http(s) URL or s3://bucket/key")
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("--preview", type=Path, help="write a picture of a few frames with the masks outlined and "
                         "the cleaned crop beside the original (.jpg or .png)")
-    parser.add_argument("--detector", choices=get_args(DetectorName), default="auto")
-    parser.add_argument("--inpainter", choices=get_args(InpainterName), default="auto")
+    parser.add_argument("--detector", choices=list(registry.DETECTORS), default="auto",
+                        help="; ".join(f"{k}: {e.summary}" for k, e in registry.DETECTORS.items()))
+    parser.add_argument("--inpainter", choices=list(registry.FILLERS), default="auto",
+                        help="; ".join(f"{k}: {e.summary}" for k, e in registry.FILLERS.items()))
     parser.add_argument("--region", type=_region, action="append", default=[], metavar="X,Y,W,H",
                         help="inpaint this box in every frame (repeatable); skips detection")
     parser.add_argument("--no-multiscale", action="store_true", help="single-scale YOLO detection")
@@ -73,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.refresh()
 
     try:
-        report = WatermarkRemovalService().process(args.input, args.output, options, progress, args.preview)
+        report = _clean(args.input, args.output, options, progress, args.preview)
     except WatermarkRemovalError as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -85,3 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.output}: {report.frames_processed} frames, {report.watermark_frames} with a watermark, "
           f"detector {report.detector}, inpainter {report.inpainter}, encoder {report.encoder}")
     return 0
+
+
+def _clean(source: str, output: Path, options: ProcessOptions, progress: Progress, preview: Path | None) -> Report:
+    """Fetch `source` (a path stays where it is) and clean it into `output`."""
+    settings = Settings().model_copy(update={"allow_local_files": True, "allow_private_urls": True})
+    with tempfile.TemporaryDirectory(prefix="wm-cli-", dir=settings.temp_dir) as tmp:
+        dest = Path(tmp) / safe_filename(name_from_url(source), "input")
+        path = fetch_url(source, dest, settings, s3.from_settings(settings))
+        return WatermarkRemovalService(settings).clean(path, output, options, progress, preview)

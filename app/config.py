@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DetectorName = Literal["auto", "yolo", "static", "both"]
-InpainterName = Literal["auto", "lama", "opencv"]
+from app import registry
+
 DeviceName = Literal["auto", "cpu", "cuda"]
 EncoderName = Literal["auto", "nvenc", "libx264"]
 
@@ -102,7 +102,12 @@ def get_settings() -> Settings:
     return Settings()
 
 
-Box = tuple[int, int, int, int]
+Region = tuple[int, int, int, int]  # x, y, w, h (a detection's `Box` is x1, y1, x2, y2)
+
+
+def _names(table: dict[str, registry.Entry]) -> dict:
+    """JSON schema of a backend name: the registry's names, read when the schema is made."""
+    return {"json_schema_extra": lambda schema: schema.update(enum=list(table))}
 
 
 class ProcessOptions(BaseModel):
@@ -111,9 +116,9 @@ class ProcessOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    detector: DetectorName = "auto"
-    inpainter: InpainterName = "auto"
-    regions: list[Box] = Field(default_factory=list, description="x, y, w, h boxes to inpaint in every frame")
+    detector: str = Field(default="auto", **_names(registry.DETECTORS))
+    inpainter: str = Field(default="auto", **_names(registry.FILLERS))
+    regions: list[Region] = Field(default_factory=list, description="x, y, w, h boxes to inpaint in every frame")
     multiscale: bool | None = None
     scales: list[float] | None = Field(default=None, min_length=1)
     device: DeviceName | None = None
@@ -125,9 +130,19 @@ class ProcessOptions(BaseModel):
     segment_frames: int | None = Field(default=None, ge=8)
     unblend: bool = Field(default=True, description="undo semi-transparent marks where the video allows it")
 
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        return registry.check_name(registry.DETECTORS, "detector", name)
+
+    @field_validator("inpainter")
+    @classmethod
+    def _known_inpainter(cls, name: str) -> str:
+        return registry.check_name(registry.FILLERS, "inpainter", name)
+
     @field_validator("regions")
     @classmethod
-    def _positive_regions(cls, regions: list[Box]) -> list[Box]:
+    def _positive_regions(cls, regions: list[Region]) -> list[Region]:
         for x, y, w, h in regions:
             if w <= 0 or h <= 0 or x < 0 or y < 0:
                 raise ValueError(f"region {x},{y},{w},{h} must have x,y >= 0 and w,h > 0")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from loguru import logger
 
-from app.backends import Choice, choose_detector, choose_inpainter
+from app.backends import choose_detector, choose_inpainter
 from app.config import ProcessOptions, Settings, get_settings
 from app.detection.tracking import StreamingTracker, TrackParams
 from app.detection.types import Detection
@@ -27,6 +27,7 @@ from app.media.probe import VideoInfo, probe
 from app.media.reader import read_frames
 from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even
 from app.preview import PreviewSheet
+from app.registry import Choice
 from app.report import FrameBoxes, Report
 from app.stages import Consumer, Producer, StageTimer
 
@@ -44,14 +45,21 @@ class WatermarkRemovalService:
         if self.gpu is None:
             logger.info("No CUDA GPU detected: running on CPU")
 
-    def process(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
-                progress: Progress | None = None, preview: Path | None = None) -> Report:
-        """Clean `input_path` into `output_path` (MP4), and write the preview picture to `preview` when
-        given; raise a `WatermarkRemovalError` on bad input."""
-        started = time.perf_counter()
+    def clean(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
+              progress: Progress | None = None, preview: Path | None = None, info: VideoInfo | None = None) -> Report:
+        """Clean `input_path` into `output_path`: a still image in its own format, a video as MP4 (with
+        the preview picture at `preview` when given). `info` is the file's probe when the caller has
+        one already (each file is probed once). Raises a `WatermarkRemovalError` on bad input."""
+        info = info or probe(input_path)
         options = options or ProcessOptions()
+        if info.image_suffix is not None:
+            return self._image(info, Path(output_path), options)
+        return self._video(info, Path(output_path), options, progress, preview)
+
+    def _video(self, info: VideoInfo, output_path: Path, options: ProcessOptions, progress: Progress | None,
+               preview: Path | None) -> Report:
+        started = time.perf_counter()
         plan = make_plan(self.gpu, self.settings, options)
-        info = probe(input_path)
         logger.info("Input {}x{} @ {:.3f} fps, {} frames, {:.2f}s, codec {}, audio {}",
                     info.width, info.height, info.fps, info.frames, info.duration_s, info.codec, info.audio_codec or "none")
         preference = options.encoder or self.settings.encoder
@@ -60,14 +68,14 @@ class WatermarkRemovalService:
         if encoder.name == "libx264" and preference != "libx264":
             fallbacks.append(f"encoder: {encoder.reason}")
         try:
-            report = self._run(info, Path(output_path), options, plan, encoder, progress, preview)
+            report = self._run(info, output_path, options, plan, encoder, progress, preview)
         except EncodeError as exc:
             if encoder.name != "h264_nvenc":
                 raise
             logger.warning("NVENC failed mid-encode ({}); encoding the whole video again with libx264", exc)
             fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
             encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
-            report = self._run(info, Path(output_path), options, plan, encoder, progress, preview)
+            report = self._run(info, output_path, options, plan, encoder, progress, preview)
         report.fallbacks = fallbacks + report.fallbacks
         report.output = probe(output_path)
         report.timings["total"] = round(time.perf_counter() - started, 3)
@@ -75,23 +83,20 @@ class WatermarkRemovalService:
                     report.watermark_frames, report.timings)
         return report
 
-    def process_image(self, input_path: str | Path, output_path: str | Path,
-                      options: ProcessOptions | None = None) -> Report:
+    def _image(self, info: VideoInfo, output_path: Path, options: ProcessOptions) -> Report:
         """A still image through the same detector and inpainter, written in the format of `output_path`."""
         started = time.perf_counter()
-        options = options or ProcessOptions()
         plan = make_plan(self.gpu, self.settings, options)
-        info = probe(input_path)
-        image = cv2.imread(str(input_path), cv2.IMREAD_COLOR)
+        image = cv2.imread(info.path, cv2.IMREAD_COLOR)
         if image is None:
-            raise InputError(f"cannot decode the image {Path(input_path).name}")
+            raise InputError(f"cannot decode the image {Path(info.path).name}")
         frame = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         detector = choose_detector(self.settings, options, info, plan)
         inpainter = choose_inpainter(self.settings, options, info, plan)
         dets = detector.backend.detect([frame])[0]
         cleaned = inpainter.backend.inpaint_batch([frame], [dets])[0]
         if not cv2.imwrite(str(output_path), cv2.cvtColor(cleaned, cv2.COLOR_RGB2BGR)):
-            raise EncodeError(f"cannot write the image {Path(output_path).name}")
+            raise EncodeError(f"cannot write the image {output_path.name}")
         boxes = [tuple(int(v) for v in d.box) for d in dets]
         return Report(
             input=info, output=probe(output_path), detector=detector.name, detector_reason=detector.reason,

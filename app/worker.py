@@ -22,17 +22,13 @@ from app.config import ProcessOptions, Settings, get_settings
 from app.errors import InputError, WatermarkRemovalError
 from app.gpu import make_plan
 from app.job import JobInput, describe_validation_error
+from app.jobio import fetch, output_name, plan_destination
 from app.media.probe import probe
 from app.report import Report
 from app.service import WatermarkRemovalService
-from app.storage.deliver import deliver, deliver_preview, output_name, plan_destination
-from app.storage.fetch import fetch
+from app.storage.deliver import deliver, deliver_preview
 
 ProgressSink = Callable[[dict, dict], None]
-# Still images come back in their own format: by their codec, whether ffmpeg read them as a pipe
-# format (content-probed) or with image2 (by the file's extension).
-IMAGE_FORMATS = {"png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "image2"}
-IMAGE_SUFFIXES = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
 DISK_MARGIN_BYTES = 200 * 1024**2
 
 
@@ -64,7 +60,7 @@ class Worker:
         """Load every configured model at cold start, not on the first job. A model that cannot load
         (a bad path, a failed download) does not crash-loop the container: the worker starts, logs the
         reason once, and answers every job with it."""
-        from app.backends import load_configured_models
+        from app.models import load_configured_models
 
         try:
             load_configured_models(self.settings, make_plan(self.service.gpu, self.settings, ProcessOptions()).device)
@@ -109,30 +105,26 @@ class Worker:
         info = probe(source)
         self._check_limits(info.width, info.height, info.duration_s)
         self._check_disk(workdir, source)
-        is_image = info.format_name in IMAGE_FORMATS and info.codec in IMAGE_SUFFIXES
-        suffix = IMAGE_SUFFIXES[info.codec] if is_image else ".mp4"
+        is_image = info.image_suffix is not None
+        suffix = info.output_suffix
         result = workdir / f"out{suffix}"
-        options = request.watermark_config
         preview = workdir / "preview.jpg" if request.preview and not is_image else None
         self._report_progress(job, "processing", 0)
-        if is_image:
-            report = self.service.process_image(source, result, options)
-        else:
-            step = max(1, info.frames // 10)
-            marks = {"next": step}
+        step = max(1, info.frames // 10)
+        marks = {"next": step}
 
-            def on_frames(done: int, total: int) -> None:
-                if done >= marks["next"] or done == total:
-                    marks["next"] = done + step
-                    self._report_progress(job, "processing", round(100 * done / max(1, total)))
+        def on_frames(done: int, total: int) -> None:
+            if done >= marks["next"] or done == total:
+                marks["next"] = done + step
+                self._report_progress(job, "processing", round(100 * done / max(1, total)))
 
-            report = self.service.process(source, result, options, on_frames, preview)
+        report = self.service.clean(source, result, request.watermark_config, on_frames, preview, info)
         self._report_progress(job, "uploading", 100)
         name = output_name(request, job_id, suffix)
-        location = deliver(destination, request, result, name, self.settings)
+        location = deliver(destination, result, name, self.settings)
         answer = {**location, **self._summary(report, result, name)}
         if preview is not None:
-            answer.update(deliver_preview(destination, request, preview, f"{Path(name).stem}-preview.jpg", self.settings))
+            answer.update(deliver_preview(destination, preview, f"{Path(name).stem}-preview.jpg", self.settings))
         answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)
         logger.info("Job {} done: {} frames, {} with a watermark, {:.1f}s", job_id, report.frames_processed,
                     report.watermark_frames, answer["timings"]["job_total"])

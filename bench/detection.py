@@ -76,7 +76,7 @@ def run(cases: list[Case], out: Path) -> list[dict]:
     for case in cases:
         started = time.perf_counter()
         output = out / f"{case.clip.name}.auto.mp4"
-        report = service.process(case.clip.marked, output, ProcessOptions(), preview=out / f"{case.clip.name}.jpg")
+        report = service.clean(case.clip.marked, output, ProcessOptions(), preview=out / f"{case.clip.name}.jpg")
         row = {"clip": case.clip.name, "camera": case.camera, "opacity": case.opacity, "mark": case.mark,
                "placement": case.placement, "seconds": round(time.perf_counter() - started, 1),
                **score(case, [f.model_dump() for f in report.frames], output), "notes": report.notes}

@@ -43,7 +43,7 @@ def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalService, clip: str, cuts_clip: Path,
                                                      vtest_clip: Path, tmp_path: Path) -> None:
     source = cuts_clip if clip == "cuts" else vtest_clip
-    report = service.process(source, tmp_path / "out.mp4", ProcessOptions())
+    report = service.clean(source, tmp_path / "out.mp4", ProcessOptions())
     assert report.detector == "auto" and report.frames_processed == probe(source).frames
     assert report.watermark_frames == 0 and sum(report.restored_pixels.values()) == 0, "zero masked pixels"
     assert any(note.startswith("no watermark") for note in report.notes)
@@ -58,7 +58,7 @@ def test_a_jumping_mark_is_found_at_each_place_within_a_second(service: Watermar
     marked = [composite(f, mark, *places[(i // period) % 3], 0.6) for i, f in enumerate(frames)]
     path = tmp_path / "jumping.mp4"
     write_clip(marked, path, FPS)
-    report = service.process(path, tmp_path / "out.mp4", ProcessOptions())
+    report = service.clean(path, tmp_path / "out.mp4", ProcessOptions())
     for jump in range(0, len(frames) - FPS, period):  # every visit of a second or more
         truth = mark_box(mark, *places[(jump // period) % 3])
         found = next((f.index for f in report.frames[jump : jump + period]
@@ -144,7 +144,7 @@ def test_a_fixed_camera_clip_with_a_wordless_logo_is_cleaned(service: WatermarkR
     clean = list(itertools.islice(clip_frames("vtest.avi"), 100, 220))
     marked = tmp_path / "vtest_logo.mp4"
     write_clip((composite(f, logo, x, y, 1.0) for f in clean), marked, 10)
-    report = service.process(marked, tmp_path / "out.mp4", ProcessOptions())
+    report = service.clean(marked, tmp_path / "out.mp4", ProcessOptions())
     truth = mark_box(logo, x, y)
     covered = sum(any(_covers(b, truth) for b in f.boxes) for f in report.frames)
     assert covered >= 0.9 * len(clean), (covered, report.notes)

@@ -109,6 +109,6 @@ def test_driver_too_old_for_torch_is_a_warning_and_a_reported_fallback(driver_to
         assert fact in found.problem
     assert "Please update" not in found.problem
     assert warned == [found.problem]
-    report = service.process(pan_clean, tmp_path / "out.mp4")
+    report = service.clean(pan_clean, tmp_path / "out.mp4")
     assert report.device == "cpu" and report.frames_processed == report.input.frames
     assert report.fallbacks[0] == f"device: {found.problem}"

@@ -116,15 +116,15 @@ def test_lama_oom_halves_batch_then_moves_to_cpu(tiny_lama: Path) -> None:
 def test_auto_uses_lama_when_configured_and_opencv_otherwise(tiny_lama: Path, pan_logo, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     path, _ = pan_logo
-    report = WatermarkRemovalService(Settings(), probe_gpu=False).process(path, tmp_path / "a.mp4")
+    report = WatermarkRemovalService(Settings(), probe_gpu=False).clean(path, tmp_path / "a.mp4")
     assert report.inpainter == "opencv" and "no LAMA_MODEL configured" in report.inpainter_reason
     monkeypatch.setenv("LAMA_MODEL", str(tiny_lama))
-    report = WatermarkRemovalService(Settings(), probe_gpu=False).process(path, tmp_path / "b.mp4")
+    report = WatermarkRemovalService(Settings(), probe_gpu=False).clean(path, tmp_path / "b.mp4")
     assert report.inpainter == "lama" and tiny_lama.name in report.inpainter_reason
     assert report.output.frames == report.input.frames
     monkeypatch.setenv("LAMA_MODEL", str(tmp_path / "missing.pt"))
     with pytest.raises(ConfigError, match="LaMa weights not found"):
-        WatermarkRemovalService(Settings(), probe_gpu=False).process(path, tmp_path / "c.mp4")
+        WatermarkRemovalService(Settings(), probe_gpu=False).clean(path, tmp_path / "c.mp4")
 
 
 def test_unblending_beats_inpainting_on_semi_transparent_text(pan_text, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_unblending_beats_inpainting_on_semi_transparent_text(pan_text, tmp_path
     scores = {}
     for unblend in (False, True):
         out = tmp_path / f"out-{unblend}.mp4"
-        report = WatermarkRemovalService(probe_gpu=False).process(marked, out, ProcessOptions(detector="static", unblend=unblend))
+        report = WatermarkRemovalService(probe_gpu=False).clean(marked, out, ProcessOptions(detector="static", unblend=unblend))
         values = [psnr(o[y1:y2, x1:x2], c[y1:y2, x1:x2]) for c, o in zip(read_frames(probe(clean)), read_frames(probe(out)))]
         scores[unblend] = float(np.mean(values))
         assert (report.restored_pixels["unblended"] > 0) == unblend
@@ -159,7 +159,7 @@ def test_flicker_on_fixed_camera_stays_near_clean_footage(filler: str, tiny_lama
         monkeypatch.setenv("LAMA_MODEL", str(tiny_lama))
     region = (box[0], box[1], box[2] - box[0], box[3] - box[1])
     out = tmp_path / "out.mp4"
-    WatermarkRemovalService(Settings(), probe_gpu=False).process(clip, out, ProcessOptions(regions=[region]))
+    WatermarkRemovalService(Settings(), probe_gpu=False).clean(clip, out, ProcessOptions(regions=[region]))
     restored = list(read_frames(probe(out)))
     assert flicker(restored, box) <= 1.5 * flicker(clean, box) + 0.5
 

@@ -36,7 +36,7 @@ def masked_fraction(report: Report) -> float:
 
 def test_static_detector_finds_text_on_moving_footage(pan_text, tmp_path: Path) -> None:
     _, marked, truth = pan_text
-    report = WatermarkRemovalService().process(marked, tmp_path / "out.mp4", ProcessOptions(detector="static"))
+    report = WatermarkRemovalService().clean(marked, tmp_path / "out.mp4", ProcessOptions(detector="static"))
     ious = [max((iou(tuple(b), truth) for b in f.boxes), default=0.0) for f in report.frames]
     assert np.mean(np.array(ious) >= 0.7) >= 0.9, f"median IoU {np.median(ious):.2f}"
     assert report.detector == "static" and report.frames_processed == probe(marked).frames
@@ -44,19 +44,19 @@ def test_static_detector_finds_text_on_moving_footage(pan_text, tmp_path: Path) 
 
 def test_static_detector_finds_opaque_logo_on_moving_footage(pan_logo, tmp_path: Path) -> None:
     path, truth = pan_logo
-    report = WatermarkRemovalService().process(path, tmp_path / "out.mp4", ProcessOptions(detector="static"))
+    report = WatermarkRemovalService().clean(path, tmp_path / "out.mp4", ProcessOptions(detector="static"))
     ious = [max((iou(tuple(b), truth) for b in f.boxes), default=0.0) for f in report.frames]
     assert np.mean(np.array(ious) >= 0.7) >= 0.9, f"median IoU {np.median(ious):.2f}"
 
 
 def test_no_mask_on_clean_moving_footage(pan_clean: Path, tmp_path: Path) -> None:
-    report = WatermarkRemovalService().process(pan_clean, tmp_path / "out.mp4", ProcessOptions(detector="static"))
+    report = WatermarkRemovalService().clean(pan_clean, tmp_path / "out.mp4", ProcessOptions(detector="static"))
     assert masked_fraction(report) < 0.005
 
 
 def test_fixed_camera_background_is_never_masked(vtest_clip: Path, tmp_path: Path) -> None:
     """vtest.avi's buildings never move: the detector must say it cannot tell, not mask them."""
-    report = WatermarkRemovalService().process(vtest_clip, tmp_path / "out.mp4", ProcessOptions(detector="static"))
+    report = WatermarkRemovalService().clean(vtest_clip, tmp_path / "out.mp4", ProcessOptions(detector="static"))
     assert masked_fraction(report) < 0.005
     assert any("fixed camera" in note for note in report.notes)
 
@@ -66,7 +66,7 @@ def test_fixed_camera_with_overlay_says_it_cannot_tell(tmp_path: Path) -> None:
     mark = text_rgba("stock", 20)
     clip = tmp_path / "tree_text.mp4"
     write_clip((composite(f, mark, 100, 100, 0.5) for f in clip_frames("tree.avi", 150)), clip, 15, audio=False)
-    report = WatermarkRemovalService().process(clip, tmp_path / "out.mp4", ProcessOptions(detector="static"))
+    report = WatermarkRemovalService().clean(clip, tmp_path / "out.mp4", ProcessOptions(detector="static"))
     truth = mark_box(mark, 100, 100)
     stray = [b for f in report.frames for b in f.boxes if iou(tuple(b), truth) < 0.3]
     assert not stray
@@ -76,7 +76,7 @@ def test_fixed_camera_with_overlay_says_it_cannot_tell(tmp_path: Path) -> None:
 def test_inpainting_raises_psnr_inside_the_mark(pan_text, tmp_path: Path) -> None:
     clean, marked, truth = pan_text
     out = tmp_path / "out.mp4"
-    WatermarkRemovalService().process(marked, out, ProcessOptions(detector="static"))
+    WatermarkRemovalService().clean(marked, out, ProcessOptions(detector="static"))
     x1, y1, x2, y2 = truth
     gains = []
     for c, m, o in zip(read_frames(probe(clean)), read_frames(probe(marked)), read_frames(probe(out)), strict=True):
@@ -87,7 +87,7 @@ def test_inpainting_raises_psnr_inside_the_mark(pan_text, tmp_path: Path) -> Non
 
 def test_regions_skip_detection_and_cover_every_frame(pan_clean: Path, tmp_path: Path) -> None:
     options = ProcessOptions(regions=[(10, 20, 100, 50)])
-    report = WatermarkRemovalService().process(pan_clean, tmp_path / "out.mp4", options)
+    report = WatermarkRemovalService().clean(pan_clean, tmp_path / "out.mp4", options)
     assert report.detector == "regions"
     assert all(f.boxes == [(10, 20, 110, 70)] for f in report.frames)
     assert len(report.frames) == report.input.frames

@@ -194,7 +194,7 @@ def test_unrecoverable_cuda_error_asks_runpod_for_a_new_worker(corpus, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    monkeypatch.setattr(worker.service, "process", broken)
+    monkeypatch.setattr(worker.service, "clean", broken)
     answer = worker.run({"id": "cuda", "input": {"video_url": f"{url}/good.mp4", "return_base64": True}})
     assert answer["refresh_worker"] is True and "illegal memory access" in answer["error"]
 

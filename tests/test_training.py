@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.backends import SHIPPED_WATERMARK_MODEL, watermark_reading
+from app.models import SHIPPED_WATERMARK_MODEL, watermark_reading
 from app.config import Settings
 from app.detection.text import MapDetector, load_watermark_model, torch_predictor
 from training import assets, dataset

@@ -123,7 +123,7 @@ def test_real_ultralytics_model_runs_batched_multiscale_end_to_end(untrained_yol
     write_clip(pan_frames("home.jpg", (320, 192), 12, 12), clip, 12, audio=True)
     monkeypatch.setenv("YOLO_MODEL", str(untrained_yolo))
     service = WatermarkRemovalService(Settings(), probe_gpu=False)
-    report = service.process(clip, tmp_path / "out.mp4", ProcessOptions(detector="yolo", detection_stride=1))
+    report = service.clean(clip, tmp_path / "out.mp4", ProcessOptions(detector="yolo", detection_stride=1))
     assert report.detector == "yolo" and untrained_yolo.name in report.detector_reason
     assert report.multiscale and report.frames_processed == 12 == report.output.frames
     assert report.batch_plan["yolo_batch_per_scale"] == 4
@@ -134,7 +134,7 @@ def test_both_unites_yolo_and_static(untrained_yolo: Path, tmp_path: Path, monke
     path, truth = pan_logo
     monkeypatch.setenv("YOLO_MODEL", str(untrained_yolo))
     options = ProcessOptions(detector="both", multiscale=False, detection_stride=5)
-    report = WatermarkRemovalService(Settings(), probe_gpu=False).process(path, tmp_path / "out.mp4", options)
+    report = WatermarkRemovalService(Settings(), probe_gpu=False).clean(path, tmp_path / "out.mp4", options)
     assert report.detector == "both" and report.watermark_frames > 0.9 * report.frames_processed
 
 
@@ -175,7 +175,7 @@ def test_weights_url_is_downloaded_once_into_the_cache(untrained_yolo: Path, tmp
 
 
 def test_weights_baked_into_models_dir_are_found_and_configured_ones_win(untrained_yolo: Path, tmp_path: Path) -> None:
-    from app.backends import lama_weights, yolo_weights
+    from app.models import lama_weights, yolo_weights
 
     baked = tmp_path / "models"
     baked.mkdir()

@@ -1,6 +1,8 @@
 """Validation of the watermark detector on the held-out split, through the worker's own detector class:
 AP50, and precision/recall at the operating threshold (the lowest box score that keeps precision at
-or above the target, so recall is as high as it can be there)."""
+or above the target, so recall is as high as it can be there); and per frame, what the pipeline
+needs: a marked frame is found when every mark in it is at least 90 % covered by boxes, a frame's
+boxes are right when each lies mostly on a mark."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from training.finetune import boxes_of
 PROBABILITY = 0.5
 TARGET_PRECISION = 0.95
 MATCH_IOU = 0.5
+COVERED = 0.9  # share of a mark's box the frame's boxes must cover for the frame to count as found
+ON_MARK = 0.5  # share of a box that must lie on marks for it to count as right
 
 
 def _detections(model: torch.nn.Module, data: Path, split: str) -> list[tuple[list, list]]:
@@ -53,9 +57,42 @@ def _matches(results: list[tuple[list, list]]) -> tuple[np.ndarray, np.ndarray, 
     return np.asarray(scores)[order], np.asarray(hits, bool)[order], truths
 
 
-def evaluate(model: torch.nn.Module, data: Path, split: str = "val") -> dict:
-    """AP50 over box scores, and the operating threshold with its precision and recall."""
-    scores, hits, truths = _matches(_detections(model, data, split))
+def _covered(truth: tuple, boxes: list[tuple]) -> float:
+    x1, y1, x2, y2 = truth
+    inside = np.zeros((max(1, y2 - y1), max(1, x2 - x1)), bool)
+    for bx1, by1, bx2, by2 in boxes:
+        inside[max(0, by1 - y1) : max(0, by2 - y1), max(0, bx1 - x1) : max(0, bx2 - x1)] = True
+    return float(inside.mean())
+
+
+def _on_marks(box: tuple, truth: list[tuple]) -> float:
+    area = max(1, (box[2] - box[0]) * (box[3] - box[1]))
+    mask = np.zeros((box[3] - box[1], box[2] - box[0]), bool)
+    for x1, y1, x2, y2 in truth:
+        mask[max(0, y1 - box[1]) : max(0, y2 - box[1]), max(0, x1 - box[0]) : max(0, x2 - box[0])] = True
+    return float(mask.sum() / area)
+
+
+def per_frame(results: list[tuple[list, list]], threshold: float) -> dict:
+    """Frame-level precision and recall of the boxes scoring at least `threshold`."""
+    found = marked = right = flagged = 0
+    for dets, truth in results:
+        boxes = [d.box for d in dets if d.score >= threshold]
+        if truth:
+            marked += 1
+            found += all(_covered(t, boxes) >= COVERED for t in truth)
+        if boxes:
+            flagged += 1
+            right += all(_on_marks(b, truth) >= ON_MARK for b in boxes)
+    return {"precision": round(right / max(1, flagged), 4), "recall": round(found / max(1, marked), 4),
+            "marked_frames": marked, "threshold": threshold}
+
+
+def evaluate(model: torch.nn.Module, data: Path, split: str = "val", reading_at: float | None = None) -> dict:
+    """AP50 over box scores, the operating threshold with its precision and recall, and the per-frame
+    figures at that threshold and at `reading_at` (the score the detection stack reads the map at)."""
+    results = _detections(model, data, split)
+    scores, hits, truths = _matches(results)
     tp = np.cumsum(hits)
     precision = tp / np.arange(1, len(hits) + 1)
     recall = tp / max(1, truths)
@@ -66,4 +103,5 @@ def evaluate(model: torch.nn.Module, data: Path, split: str = "val") -> dict:
     threshold = float(scores[k]) if len(scores) else 1.0
     return {"AP50": round(ap, 4), "threshold": round(threshold, 4),
             "precision": round(float(precision[k]), 4) if len(precision) else 0.0,
-            "recall": round(float(recall[k]), 4) if len(recall) else 0.0, "true_boxes": truths}
+            "recall": round(float(recall[k]), 4) if len(recall) else 0.0, "true_boxes": truths,
+            "per_frame": [per_frame(results, t) for t in sorted({round(threshold, 4), reading_at or threshold})]}

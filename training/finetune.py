@@ -23,6 +23,9 @@ from loguru import logger
 from app.detection.text import load_text_model, model_path
 
 TILE = 320  # training crops are TILE x TILE, so images of any shape batch together
+# Pictures are rescaled by a factor from this range before cropping: the dataset's frames are 640 px
+# wide, the worker reads frames at up to 960 px (1.5x), and marks come at every size in between.
+SCALES = (0.6, 1.6)
 
 
 def boxes_of(label: Path, width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -47,7 +50,7 @@ def _sample(rng: np.random.Generator, image: Path, labels: Path) -> tuple[np.nda
     picture = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
     h, w = picture.shape[:2]
     mask = target(boxes_of(labels / f"{image.stem}.txt", w, h), (h, w))
-    scale = rng.uniform(0.6, 1.2)
+    scale = rng.uniform(*SCALES)
     picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     mask = cv2.resize(mask, (picture.shape[1], picture.shape[0]), interpolation=cv2.INTER_NEAREST)
     pad_y, pad_x = max(0, TILE - picture.shape[0]), max(0, TILE - picture.shape[1])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from app.config import Settings
 from scripts.footage import ROOT
 from training.assets import unpack
 
@@ -26,6 +27,7 @@ WEIGHTS = MODELS / "watermark-db.pt"
 CARD = MODELS / "watermark-db.json"
 CURVE = MODELS / "watermark-db-curve.png"
 YOLO_WEIGHTS = MODELS / "watermark-yolo.pt"
+AUTO_READING = Settings.model_fields["watermark_score"].default  # the box score `auto` reads the map at
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,9 @@ class Recipe:
 
     model: str = "finetune"  # or "yolo"
     seed: int = 0
-    train_images: int = 2000
+    train_images: int = 3000
     val_images: int = 300
-    epochs: int = 12
+    epochs: int = 16
     batch: int = 8
     architecture: str = "yolo11n.yaml"  # yolo only
     imgsz: int = 480  # yolo only (the fine-tune trains on 320 px tiles at any frame size)
@@ -108,13 +110,14 @@ def publish_finetune(model, curve: list[dict], recipe: Recipe, data: Path, secon
     import torch
 
     from training.evaluate import evaluate
+    from training.finetune import SCALES, TILE
 
     out.mkdir(parents=True, exist_ok=True)
     weights = out / WEIGHTS.name
     torch.save(model.state_dict(), weights)
     _curve(curve, out / CURVE.name)
-    card = _card(recipe, seconds, weights, evaluate(model, data), base="PP-OCRv4 det (rapidocr-onnxruntime 1.4.4)",
-                 curve=curve)
+    card = _card(recipe, seconds, weights, evaluate(model, data, reading_at=AUTO_READING), base="PP-OCRv4 det (rapidocr-onnxruntime 1.4.4)",
+                 tile=TILE, scales=list(SCALES), curve=curve)
     (out / CARD.name).write_text(json.dumps(card, indent=1) + "\n")
     return card
 

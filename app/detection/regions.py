@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.config import Box
+from app.config import Region
 from app.detection.types import Detection, Detector
 from app.errors import InputError
 
@@ -14,7 +14,7 @@ class RegionDetector(Detector):
 
     name = "regions"
 
-    def __init__(self, regions: list[Box], width: int, height: int) -> None:
+    def __init__(self, regions: list[Region], width: int, height: int) -> None:
         super().__init__()
         self.boxes = []
         for x, y, w, h in regions:

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from app.detection.types import Detection, Detector, iou
+from app.registry import BuildContext, Choice
 
 ANALYSIS_WIDTH = 640
 EDGE_STRENGTH = 40.0  # Sobel response on a 3x3-blurred grey image (levels x 4)
@@ -229,3 +230,10 @@ class StaticDetector(Detector):
         kind = text.split(" at t=")[0]
         if not any(n.split(" at t=")[0] == kind for n in self.notes):
             self.notes.append(text)
+
+
+def build(ctx: BuildContext) -> Choice:
+    """`static`: edge persistence alone."""
+    s, info = ctx.settings, ctx.info
+    return Choice(StaticDetector(info.width, info.height, info.fps, s.static_window_seconds, ctx.max_bbox_percent),
+                  "static", "static requested")

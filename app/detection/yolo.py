@@ -22,7 +22,10 @@ from torchvision.ops import nms
 
 from app.cuda import OomLadder, empty_cache, is_oom
 from app.detection.types import Detection, Detector
+from app.errors import ConfigError
 from app.gpu import BatchPlan
+from app.models import yolo_weights
+from app.registry import BuildContext, Choice
 
 # predict(frames RGB at the scale, imgsz, device, half) -> per frame an (N, 6) array x1, y1, x2, y2, conf, cls
 Predictor = Callable[[list[np.ndarray], int, str, bool], list[np.ndarray]]
@@ -165,3 +168,27 @@ class UnionDetector(Detector):
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         results = [d.detect(frames) for d in self.detectors]
         return [[det for r in results for det in r[i]] for i in range(len(frames))]
+
+
+def _yolo(ctx: BuildContext) -> tuple[YoloDetector, str]:
+    weights = yolo_weights(ctx.settings)
+    if weights is None:
+        raise ConfigError(f"detector '{ctx.options.detector}' needs a YOLO model: set YOLO_MODEL or YOLO_MODEL_URL")
+    detector = YoloDetector(ultralytics_predictor(load_yolo(weights)), ctx.plan, ctx.info.width, ctx.info.height,
+                            ctx.settings.yolo_confidence, ctx.max_bbox_percent)
+    return detector, weights.name
+
+
+def build(ctx: BuildContext) -> Choice:
+    """`yolo`: the configured YOLO model alone."""
+    detector, name = _yolo(ctx)
+    return Choice(detector, "yolo", f"YOLO model {name}")
+
+
+def build_both(ctx: BuildContext) -> Choice:
+    """`both`: YOLO's boxes and edge persistence's, united."""
+    from app.detection.static import build as build_static
+
+    detector, name = _yolo(ctx)
+    return Choice(UnionDetector(detector, build_static(ctx).backend), "both",
+                  f"YOLO ({name}) and the static detector, boxes united")

@@ -20,6 +20,9 @@ import torch
 from loguru import logger
 
 from app.cuda import OomLadder
+from app.errors import ConfigError
+from app.models import lama_weights
+from app.registry import BuildContext, Choice
 
 MODULO = 8
 
@@ -118,3 +121,20 @@ class LamaFiller:
             result = self.model(image, mask)
         result = (result.clamp(0, 1) * 255.0 + 0.5).byte().permute(0, 2, 3, 1).cpu().numpy()
         return list(result)
+
+
+def build(ctx: BuildContext) -> Choice:
+    """`lama`: LaMa from `LAMA_MODEL` / `LAMA_MODEL_URL` / the baked file; refused without weights."""
+    weights = lama_weights(ctx.settings)
+    if weights is None:
+        raise ConfigError("inpainter 'lama' needs weights: set LAMA_MODEL or LAMA_MODEL_URL")
+    plan = ctx.plan
+    filler = LamaFiller(load_lama(weights, plan.device), plan.device, plan.inpaint_batch, ctx.settings.inpaint_max_side)
+    return Choice(filler, "lama", f"LaMa model {weights.name} on {plan.device}")
+
+
+def build_auto(ctx: BuildContext) -> Choice:
+    """`auto`: LaMa when weights are configured, else OpenCV's Telea."""
+    from app.inpainting.opencv import build as build_opencv
+
+    return build(ctx) if lama_weights(ctx.settings) is not None else build_opencv(ctx)

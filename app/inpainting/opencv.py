@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from app.registry import BuildContext, Choice
+
 
 class OpenCVFiller:
     """`cv2.inpaint` (Telea) on crops; needs only a little context around the mask."""
@@ -18,3 +20,9 @@ class OpenCVFiller:
 
     def fill(self, crops: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
         return [cv2.inpaint(np.ascontiguousarray(c), m, self.radius, cv2.INPAINT_TELEA) for c, m in zip(crops, masks, strict=True)]
+
+
+def build(ctx: BuildContext) -> Choice:
+    """`opencv`: Telea, weights-free."""
+    reason = "opencv requested" if ctx.options.inpainter == "opencv" else "no LAMA_MODEL configured: OpenCV Telea inpainting"
+    return Choice(OpenCVFiller(), "opencv", reason)

@@ -13,6 +13,10 @@ from app.errors import InputError
 from app.media.process import INPUT_FENCE
 
 PROBE_TIMEOUT_S = 120
+# Still images come back in their own format: by their codec, whether ffmpeg read them as a pipe
+# format (content-probed) or with image2 (by the file's extension).
+IMAGE_FORMATS = {"png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "image2"}
+IMAGE_SUFFIXES = {"png": ".png", "mjpeg": ".jpg", "webp": ".webp", "bmp": ".bmp"}
 
 
 class VideoInfo(BaseModel):
@@ -33,6 +37,15 @@ class VideoInfo(BaseModel):
     has_audio: bool
     audio_codec: str | None = None
     format_name: str = ""
+
+    @property
+    def image_suffix(self) -> str | None:
+        """The file suffix of a still image (cleaned in its own format), None for a video."""
+        return IMAGE_SUFFIXES.get(self.codec) if self.format_name in IMAGE_FORMATS else None
+
+    @property
+    def output_suffix(self) -> str:
+        return self.image_suffix or ".mp4"
 
 
 def _run_probe(args: list[str], path: Path) -> dict:

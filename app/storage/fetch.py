@@ -1,4 +1,7 @@
-"""Job inputs onto local disk: http(s) (streamed, bounded), S3, base64, or a local file when allowed."""
+"""Sources onto local disk: http(s) (streamed, bounded), `s3://`, base64, or a local file when allowed.
+
+Plain primitives that know nothing of a job: the worker maps its job onto them (`app.jobio`), the CLI
+calls `fetch_url` with whatever the user typed."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ import requests
 
 from app.config import Settings
 from app.errors import InputError
-from app.job import JobInput
 from app.storage import s3
 from app.storage.urls import check_url, redact
 
@@ -29,24 +31,19 @@ def safe_filename(name: str | None, default: str) -> str:
     return cleaned or default
 
 
-def fetch(job: JobInput, workdir: Path, settings: Settings) -> Path:
-    """Put the job's source at a path inside `workdir` and return it."""
-    name = safe_filename(job.filename or _name_from_url(job.video_url), "input")
-    dest = workdir / f"in-{name}"
-    if job.video_base64:
-        return _from_base64(job.video_base64, dest, settings.max_base64_bytes)
-    if job.s3 is not None:
-        return _from_s3(job, job.s3.bucket, job.s3.key, dest, settings)
-    url = job.video_url or ""
+def fetch_url(url: str, dest: Path, settings: Settings, creds: s3.S3Credentials | None = None,
+              headers: dict[str, str] | None = None) -> Path:
+    """`url` (http(s), `s3://bucket/key`, `file://` or a bare path) on local disk: at `dest`, or where
+    it already is for a local file."""
     if url.startswith("s3://"):
         parsed = urlparse(url)
-        return _from_s3(job, parsed.netloc, parsed.path.lstrip("/"), dest, settings)
+        return from_s3(creds, parsed.netloc, parsed.path.lstrip("/"), dest, settings)
     if url.startswith("file://") or not urlparse(url).scheme:
         return _from_local(url, settings)
-    return download(url, dest, job.source_headers, settings)
+    return download(url, dest, headers or {}, settings)
 
 
-def _name_from_url(url: str | None) -> str | None:
+def name_from_url(url: str | None) -> str | None:
     return Path(urlparse(url).path).name if url else None
 
 
@@ -59,8 +56,7 @@ def _from_local(url: str, settings: Settings) -> Path:
     return path
 
 
-def _from_s3(job: JobInput, bucket: str | None, key: str, dest: Path, settings: Settings) -> Path:
-    creds = s3.credentials(job.s3Config, settings)
+def from_s3(creds: s3.S3Credentials | None, bucket: str | None, key: str, dest: Path, settings: Settings) -> Path:
     if creds is None:
         raise InputError("S3 input needs credentials: s3Config in the job or BUCKET_ENDPOINT_URL/BUCKET_ACCESS_KEY_ID/"
                          "BUCKET_SECRET_ACCESS_KEY in the env")
@@ -70,7 +66,7 @@ def _from_s3(job: JobInput, bucket: str | None, key: str, dest: Path, settings: 
     return s3.download(creds, bucket, key, dest, settings.max_input_bytes, settings.upload_attempts)
 
 
-def _from_base64(data: str, dest: Path, max_bytes: int) -> Path:
+def from_base64(data: str, dest: Path, max_bytes: int) -> Path:
     if data.startswith("data:"):
         data = data.partition(",")[2]
     if len(data) * 3 // 4 > max_bytes:

@@ -1,4 +1,5 @@
-"""S3 through boto3: credentials from RunPod's `BUCKET_*` env or the job's `s3Config`."""
+"""S3 through boto3: download, upload with a presigned GET URL. Credentials come from RunPod's
+`BUCKET_*` env (`from_settings`) or from whoever calls (the job's `s3Config`, mapped in `app.jobio`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pydantic import SecretStr
 
 from app.config import Settings
 from app.errors import InputError, WatermarkRemovalError
-from app.job import S3Config
 
 
 class UploadError(WatermarkRemovalError):
@@ -32,10 +32,8 @@ class S3Credentials:
         return f"S3Credentials(endpoint_url={self.endpoint_url!r}, bucket={self.bucket!r})"
 
 
-def credentials(job: S3Config | None, settings: Settings) -> S3Credentials | None:
-    """The job's `s3Config` wins over the env; None when neither is complete."""
-    if job is not None:
-        return S3Credentials(job.endpointUrl, job.accessId, job.accessSecret, job.bucketName or settings.bucket_name)
+def from_settings(settings: Settings) -> S3Credentials | None:
+    """RunPod's `BUCKET_*` env; None when it is incomplete."""
     if settings.bucket_endpoint_url and settings.bucket_access_key_id and settings.bucket_secret_access_key:
         return S3Credentials(settings.bucket_endpoint_url, settings.bucket_access_key_id,
                              settings.bucket_secret_access_key, settings.bucket_name)
