@@ -6,17 +6,24 @@ the worker without code; `ProcessOptions` lets one job or CLI call override them
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, PrivateAttr, SecretStr, field_validator,
+                      model_validator)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app import registry
+from app.storage.egress import EgressPolicy
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 EncoderName = Literal["auto", "nvenc", "libx264"]
+# `force_format` values and the suffix each gives the result (videos: MP4-family containers).
+VIDEO_FORMATS = {"MP4": ".mp4", "M4V": ".m4v", "MOV": ".mov"}
+IMAGE_FORMATS = {"PNG": ".png", "JPG": ".jpg", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp"}
+FORMATS = {**VIDEO_FORMATS, **IMAGE_FORMATS}
 
 
 class Settings(BaseSettings):
@@ -79,6 +86,9 @@ class Settings(BaseSettings):
     max_redirects: int = Field(default=5, ge=0)
     allow_local_files: bool = False
     allow_private_urls: bool = False
+    allow_insecure_tls: bool = False  # lets a job turn certificate checks off (`source_verify_ssl: false`)
+    # Private networks a job may still reach (an internal MinIO, a mirror), e.g. "10.0.5.0/24,fd00::/8".
+    egress_allow_nets: Annotated[list[str], NoDecode] = []
     local_output_dir: Path = Path("out")
     bucket_endpoint_url: str | None = None
     bucket_access_key_id: str | None = None
@@ -86,6 +96,25 @@ class Settings(BaseSettings):
     bucket_name: str | None = None
     presign_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
     upload_attempts: int = Field(default=4, ge=1)
+
+    @field_validator("egress_allow_nets", mode="before")
+    @classmethod
+    def _split_nets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("egress_allow_nets")
+    @classmethod
+    def _valid_nets(cls, nets: list[str]) -> list[str]:
+        for net in nets:
+            ipaddress.ip_network(net, strict=False)
+        return nets
+
+    def egress(self) -> EgressPolicy:
+        """The egress policy every outbound connection of a job goes through."""
+        return EgressPolicy(self.allow_private_urls, tuple(ipaddress.ip_network(n, strict=False)
+                                                           for n in self.egress_allow_nets))
 
     @field_validator("multiscale_scales", mode="before")
     @classmethod
@@ -129,11 +158,52 @@ class ProcessOptions(BaseModel):
     inpaint_batch_size: int | None = Field(default=None, ge=1)
     segment_frames: int | None = Field(default=None, ge=8)
     unblend: bool = Field(default=True, description="undo semi-transparent marks where the video allows it")
+    # The upstream worker's keys (FFMPEGWorker), with their meaning where it makes sense here.
+    force_format: str | None = Field(default=None, description="the result's container or image format: "
+                                     + ", ".join(FORMATS))
+    overwrite: bool = Field(default=False, description="accepted for upstream clients; every job writes a new result")
+    transparent: bool = Field(default=False, description="upstream's no-inpaint mode; refused when true")
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _say_upstream_names(cls, data: object, handler: ModelWrapValidatorHandler[ProcessOptions]) -> ProcessOptions:
+        """An upstream detector name runs our detector for it, and the answer's notes say so."""
+        options = handler(data)
+        given = data.get("detector") if isinstance(data, dict) else None
+        if isinstance(given, str) and given.lower() in registry.DETECTOR_ALIASES:
+            options._notes.append(f"detector '{given}' (upstream's Florence-2) runs as '{options.detector}' here: "
+                                  + registry.DETECTORS[options.detector].summary)
+        return options
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self._notes)
+
+    @field_validator("detector", mode="before")
+    @classmethod
+    def _upstream_detector(cls, name: object) -> object:
+        return registry.DETECTOR_ALIASES.get(name.lower(), name) if isinstance(name, str) else name
 
     @field_validator("detector")
     @classmethod
     def _known_detector(cls, name: str) -> str:
         return registry.check_name(registry.DETECTORS, "detector", name)
+
+    @field_validator("force_format")
+    @classmethod
+    def _known_format(cls, name: str | None) -> str | None:
+        if name is not None and name.upper() not in FORMATS:
+            raise ValueError(f"unknown format {name!r}: one of {', '.join(FORMATS)}")
+        return name.upper() if name is not None else None
+
+    @field_validator("transparent")
+    @classmethod
+    def _no_transparent(cls, transparent: bool) -> bool:
+        if transparent:
+            raise ValueError("transparent output (the mark cut out, not repainted) is not supported: the worker "
+                             "repaints the mark; set preview: true to see what it removes")
+        return transparent
 
     @field_validator("inpainter")
     @classmethod

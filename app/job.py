@@ -8,7 +8,8 @@ from app.config import ProcessOptions
 
 
 class S3Config(BaseModel):
-    """RunPod's per-job bucket credentials (same names as RunPod's own `s3Config`)."""
+    """RunPod's per-job bucket credentials (same names as RunPod's own `s3Config`), plus the upstream
+    worker's `region` and `forcePathStyle`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -16,6 +17,9 @@ class S3Config(BaseModel):
     accessSecret: SecretStr
     bucketName: str | None = None
     endpointUrl: str = Field(min_length=1)
+    region: str | None = Field(default=None, min_length=1, max_length=64)
+    forcePathStyle: bool | None = Field(default=None, description="path-style addressing (the default for a job's "
+                                        "own endpoint: MinIO, R2); false for virtual-hosted buckets")
 
 
 class S3Object(BaseModel):
@@ -35,6 +39,7 @@ class JobInput(BaseModel):
     s3: S3Object | None = Field(default=None, validation_alias=AliasChoices("s3", "source_s3"))
     source_s3_key: str | None = None
     source_headers: dict[str, str] = Field(default_factory=dict)
+    source_verify_ssl: bool = Field(default=True, description="false only where the worker sets ALLOW_INSECURE_TLS")
     filename: str | None = Field(default=None, max_length=200)
     watermark_config: ProcessOptions = Field(default_factory=ProcessOptions)
     output_url: str | None = None

@@ -10,8 +10,10 @@ front, saying what to configure.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 from app.config import Settings
+from app.errors import InputError
 from app.job import JobInput
 from app.storage import s3
 from app.storage.deliver import Destination
@@ -26,12 +28,20 @@ NO_DESTINATION = (
 
 
 def credentials(job: JobInput, settings: Settings) -> s3.S3Credentials | None:
-    """The job's `s3Config` wins over the env; None when neither is complete."""
+    """The job's `s3Config` wins over the env; None when neither is complete. A job's own endpoint
+    goes through the egress policy (and its bucket's virtual host too, when it asks for that)."""
     given = job.s3Config
-    if given is not None:
-        return s3.S3Credentials(given.endpointUrl, given.accessId, given.accessSecret,
-                                given.bucketName or settings.bucket_name)
-    return s3.from_settings(settings)
+    if given is None:
+        return s3.from_settings(settings)
+    policy = settings.egress()
+    bucket = given.bucketName or settings.bucket_name
+    path_style = True if given.forcePathStyle is None else given.forcePathStyle
+    pins = [policy.check(given.endpointUrl, "s3Config.endpointUrl")]
+    if not path_style and bucket:
+        parsed = urlparse(given.endpointUrl)
+        pins.append(policy.check(parsed._replace(netloc=f"{bucket}.{parsed.netloc}").geturl(), "s3Config.bucketName"))
+    return s3.S3Credentials(given.endpointUrl, given.accessId, given.accessSecret, bucket, given.region, path_style,
+                            tuple(pins))
 
 
 def fetch(job: JobInput, workdir: Path, settings: Settings) -> Path:
@@ -44,13 +54,16 @@ def fetch(job: JobInput, workdir: Path, settings: Settings) -> Path:
         return from_s3(credentials(job, settings), job.s3.bucket, job.s3.key, dest, settings)
     url = job.video_url or ""
     creds = credentials(job, settings) if url.startswith("s3://") else None
-    return fetch_url(url, dest, settings, creds, job.source_headers)
+    if not job.source_verify_ssl and not settings.allow_insecure_tls:
+        raise InputError("source_verify_ssl: false is refused: this worker checks TLS certificates "
+                         "(an operator may allow it with ALLOW_INSECURE_TLS=1)")
+    return fetch_url(url, dest, settings, creds, job.source_headers, verify=job.source_verify_ssl)
 
 
 def plan_destination(job: JobInput, settings: Settings) -> Destination:
     """Choose where the result goes; raise `UploadError` when nowhere is configured."""
     if job.output_url:
-        return Destination("put", put_url=job.output_url)
+        return Destination("put", put_url=job.output_url, put_target=settings.egress().check(job.output_url, "output_url"))
     creds = credentials(job, settings)
     if creds is not None and not job.return_base64:
         if not creds.bucket:

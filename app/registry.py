@@ -54,6 +54,9 @@ DETECTORS: dict[str, Entry] = {
     "both": Entry("app.detection.yolo:build_both", "YOLO and edge persistence, boxes united"),
 }
 
+# Names other workers' clients send, and the detector each runs here.
+DETECTOR_ALIASES = {"flo": "auto", "florence": "auto"}
+
 FILLERS: dict[str, Entry] = {
     "auto": Entry("app.inpainting.lama:build_auto", "LaMa when weights are configured, else OpenCV"),
     "lama": Entry("app.inpainting.lama:build", "LaMa (LAMA_MODEL or LAMA_MODEL_URL), batched on crops"),

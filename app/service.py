@@ -17,7 +17,7 @@ import numpy as np
 from loguru import logger
 
 from app.backends import choose_detector, choose_inpainter
-from app.config import ProcessOptions, Settings, get_settings
+from app.config import IMAGE_FORMATS, VIDEO_FORMATS, ProcessOptions, Settings, get_settings
 from app.detection.tracking import StreamingTracker, TrackParams
 from app.detection.types import Detection
 from app.errors import EncodeError, InputError
@@ -32,6 +32,16 @@ from app.report import FrameBoxes, Report
 from app.stages import Consumer, Producer, StageTimer
 
 Progress = Callable[[int, int], None]
+
+
+def result_suffix(info: VideoInfo, force_format: str | None) -> str:
+    """The result's file suffix: an image in its own format, a video as MP4, unless `force_format`
+    (of the input's kind) says otherwise."""
+    kind, formats, wrong = (("image", IMAGE_FORMATS, VIDEO_FORMATS) if info.image_suffix is not None
+                            else ("video", VIDEO_FORMATS, IMAGE_FORMATS))
+    if force_format in wrong:
+        raise InputError(f"force_format {force_format} does not fit this {kind}: use one of {', '.join(formats)}")
+    return formats[force_format] if force_format else info.output_suffix
 
 
 class WatermarkRemovalService:
@@ -101,7 +111,7 @@ class WatermarkRemovalService:
         return Report(
             input=info, output=probe(output_path), detector=detector.name, detector_reason=detector.reason,
             inpainter=inpainter.name, inpainter_reason=inpainter.reason, encoder="image", encoder_reason="still image",
-            device=plan.device, fallbacks=list(self.device_fallbacks), notes=list(detector.backend.notes),
+            device=plan.device, fallbacks=list(self.device_fallbacks), notes=options.notes + list(detector.backend.notes),
             frames_processed=1, watermark_frames=int(bool(boxes)),
             frames=[FrameBoxes(index=0, boxes=boxes)], timings={"total": round(time.perf_counter() - started, 3)},
         )
@@ -158,7 +168,7 @@ class WatermarkRemovalService:
             raise
         if sheet is not None and preview is not None:
             sheet.save(preview)
-        report.notes = list(detector.backend.notes)
+        report.notes = options.notes + list(detector.backend.notes)
         report.fallbacks += detector.backend.fallbacks + inpainter.backend.fallbacks
         report.restored_pixels = dict(inpainter.backend.pixels)
         report.multiscale = detector.backend.multiscale

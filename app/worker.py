@@ -25,7 +25,7 @@ from app.job import JobInput, describe_validation_error
 from app.jobio import fetch, output_name, plan_destination
 from app.media.probe import probe
 from app.report import Report
-from app.service import WatermarkRemovalService
+from app.service import WatermarkRemovalService, result_suffix
 from app.storage.deliver import deliver, deliver_preview
 
 ProgressSink = Callable[[dict, dict], None]
@@ -106,7 +106,7 @@ class Worker:
         self._check_limits(info.width, info.height, info.duration_s)
         self._check_disk(workdir, source)
         is_image = info.image_suffix is not None
-        suffix = info.output_suffix
+        suffix = result_suffix(info, request.watermark_config.force_format)
         result = workdir / f"out{suffix}"
         preview = workdir / "preview.jpg" if request.preview and not is_image else None
         self._report_progress(job, "processing", 0)
@@ -122,7 +122,8 @@ class Worker:
         self._report_progress(job, "uploading", 100)
         name = output_name(request, job_id, suffix)
         location = deliver(destination, result, name, self.settings)
-        answer = {**location, **self._summary(report, result, name)}
+        answer = {**location, **self._summary(report, result, name), "status": "success",
+                  "result": {k: v for k, v in {"result_url": location.get("video_url"), "filename": name}.items() if v}}
         if preview is not None:
             answer.update(deliver_preview(destination, preview, f"{Path(name).stem}-preview.jpg", self.settings))
         answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)

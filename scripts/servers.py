@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,8 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves files from a directory, plus /status/<code>, /redirect-loop, /stall, /huge and /huge-chunked."""
+    """Serves files from a directory, plus /status/<code>, /redirect-loop, /redirect?to=<url> (GET and PUT),
+    /stall, /huge and /huge-chunked."""
 
     hits: list[str] = []
 
@@ -46,6 +48,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path.startswith("/status/"):
             self.send_error(int(self.path.rsplit("/", 1)[1]))
+        elif self.path.startswith("/redirect?to="):
+            self._redirect(302)
         elif self.path == "/redirect-loop":
             self.send_response(302)
             self.send_header("Location", "/redirect-loop")
@@ -73,19 +77,55 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
+        if self.path.startswith("/redirect?to="):
+            self._redirect(307)
+            return
         self.send_error(503 if self.path == "/put-fails" else 200)
+
+    def _redirect(self, code: int) -> None:
+        self.send_response(code)
+        self.send_header("Location", urllib.parse.unquote(self.path.split("?to=", 1)[1]))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
 
 @contextmanager
-def file_server(directory: Path) -> Iterator[str]:
+def file_server(directory: Path, host: str = "127.0.0.1") -> Iterator[str]:
     handler = lambda *a, **k: _Handler(*a, directory=str(directory), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://{host}:{server.server_port}"
     finally:
         server.shutdown()
+
+
+@contextmanager
+def counting_listener(host: str = "127.0.0.1") -> Iterator[tuple[str, list[int]]]:
+    """A TCP port that only counts the connections it accepts (and closes them): a test asserts that
+    nothing connected. Yields (http base URL, [count])."""
+    sock = socket.create_server((host, 0))
+    sock.settimeout(0.2)
+    count, done = [0], threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            count[0] += 1
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}", count
+    finally:
+        done.set()
+        thread.join(timeout=2)
+        sock.close()
 
 
 @contextmanager

@@ -58,8 +58,8 @@ def test_a_registered_toy_detector_and_filler_run_from_the_worker(toys, pan_clea
 
 
 def test_unregistered_names_are_refused_with_the_registered_ones(toys) -> None:
-    with pytest.raises(ValidationError, match="unknown detector 'florence': one of auto, static, yolo, both, corner"):
-        ProcessOptions(detector="florence")
+    with pytest.raises(ValidationError, match="unknown detector 'dino': one of auto, static, yolo, both, corner"):
+        ProcessOptions(detector="dino")
     assert ProcessOptions.model_json_schema()["properties"]["inpainter"]["enum"] == ["auto", "lama", "opencv", "paint"]
     answer = Worker(Settings(allow_local_files=True)).run({"input": {"video_url": "/x.mp4",
                                                                      "watermark_config": {"inpainter": "magic"}}})

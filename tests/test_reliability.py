@@ -74,6 +74,30 @@ CASES = [
     ({"video_url": "ftp://example.com/a.mp4"}, "unsupported URL scheme 'ftp'"),
     ({"video_url": "{url}/good.mp4", "output_url": "{url}/put-fails"}, "upload to output_url"),
     ({"video_url": "{url}/good.mp4", "output_url": "file:///tmp/x"}, "output_url must be an http(s)"),
+    ({"video_url": "{url}/good.mp4", "output_url": "{url}/redirect?to=http://127.0.0.1:9/x"}, "answered with a redirect"),
+    ({"video_url": "http:///clip.mp4"}, "video_url: the URL has no host"),
+    ({"video_url": "http://127.0.0.1:99999/clip.mp4"}, "video_url: the URL's port is not valid"),
+    ({"video_url": "http://no-such-host.invalid/clip.mp4"}, "video_url: cannot resolve host no-such-host.invalid"),
+    ({"video_url": "{url}/redirect?to=ftp://127.0.0.1/x.mp4"}, "video_url (redirect 1): unsupported URL scheme 'ftp'"),
+    ({"video_url": "{url}/good.mp4", "source_verify_ssl": False}, "source_verify_ssl: false is refused"),
+    ({"video_url": "{url}/good.mp4", "watermark_config": {"transparent": True}}, "transparent output"),
+    ({"video_url": "{url}/good.mp4", "watermark_config": {"force_format": "PNG"}},
+     "force_format PNG does not fit this video: use one of MP4, M4V, MOV"),
+    ({"video_url": "{url}/good.mp4", "watermark_config": {"force_format": "gifv"}}, "unknown format 'gifv'"),
+    ({"video_url": "{url}/good.mp4", "watermark_config": {"detector": "florence2"}}, "unknown detector 'florence2'"),
+    ({"video_url": "{url}/good.mp4", "watermark_config": {"regions": [[0, 0, -5, 5]]}}, "must have x,y >= 0"),
+    ({"video_url": "{url}/good.mp4", "watermark_config": {"scales": []}}, "watermark_config.scales"),
+    ({}, "give exactly one source"),
+    ({"video_url": "{url}/good.mp4", "video_base64": "AAAA"}, "got video_url, video_base64"),
+    ({"video_url": "{url}/good.mp4", "s3Config": {"accessId": "k", "accessSecret": "s", "endpointUrl": "ftp://x"}},
+     "s3Config.endpointUrl: unsupported URL scheme 'ftp'"),
+    ({"video_url": "{url}/good.mp4", "s3Config": {"accessId": "k", "accessSecret": "s",
+                                                  "endpointUrl": "http://no-such-host.invalid"}},
+     "s3Config.endpointUrl: cannot resolve host"),
+    ({"video_url": "{url}/good.mp4", "s3Config": {"accessId": "k", "accessSecret": "s", "endpointUrl": "{url}",
+                                                  "forcePathStyle": "sometimes"}}, "s3Config.forcePathStyle"),
+    ({"video_url": "{url}/good.mp4", "s3Config": {"accessId": "", "accessSecret": "s", "endpointUrl": "{url}"}},
+     "s3Config.accessId"),
 ]
 
 
@@ -87,7 +111,7 @@ def test_bad_input_fails_clearly_and_the_worker_keeps_serving(corpus, job_input:
     monkeypatch.setenv("UPLOAD_ATTEMPTS", "2")
     monkeypatch.setenv("TEMP_DIR", str(tmp_path))
     worker = Worker(Settings())
-    job = {k: v.format(url=url) if isinstance(v, str) else v for k, v in job_input.items()}
+    job = json.loads(json.dumps(job_input).replace("{url}", url))
     if "output_url" not in job:
         job.setdefault("return_base64", True)
     started = time.monotonic()

@@ -27,6 +27,8 @@ NVENC_ARGS = [
 X264_ARGS = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film"]
 COMMON_ARGS = ["-pix_fmt", "yuv420p", "-movflags", "+faststart"]
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
+# The containers a video result can be written in, by the output's suffix (anything else: MP4).
+MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class VideoWriter:
             args += ["-c:a", "copy"] if self.audio_mode == "copy" else ["-c:a", "aac", "-b:a", "192k"]
         else:
             args += ["-map", "0:v:0"]
-        args += ["-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", "mp4", str(self.output)]
+        args += ["-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
+                 str(self.output)]
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
 

@@ -17,13 +17,14 @@ from loguru import logger
 from app.config import Settings
 from app.storage import s3
 from app.storage.s3 import UploadError
-from app.storage.urls import redact
+from app.storage.egress import Target, pinned, redact
 
 @dataclass(frozen=True)
 class Destination:
     kind: str  # "put" | "s3" | "inline" | "local"
     creds: s3.S3Credentials | None = None
     put_url: str | None = None
+    put_target: Target | None = None  # the egress policy's checked address for `put_url`
     s3_prefix: str | None = None
 
 
@@ -32,7 +33,7 @@ def deliver(dest: Destination, result: Path, name: str, settings: Settings) -> d
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if dest.kind == "put":
         url = dest.put_url or ""
-        _put(url, result, content_type, settings.upload_attempts)
+        _put(url, dest.put_target, result, content_type, settings.upload_attempts)
         return {"output_url": redact(url), "video_url": url}
     if dest.kind == "s3":
         assert dest.creds is not None
@@ -52,13 +53,19 @@ def deliver(dest: Destination, result: Path, name: str, settings: Settings) -> d
     return {"output_path": str(path.resolve())}
 
 
-def _put(url: str, path: Path, content_type: str, attempts: int) -> None:
-    """PUT the file with retries and exponential backoff on connection errors and 5xx."""
+def _put(url: str, target: Target | None, path: Path, content_type: str, attempts: int) -> None:
+    """PUT the file to the checked address with retries and exponential backoff on connection errors and
+    5xx. A redirect is refused: a presigned PUT URL does not redirect, and following one would send
+    the result wherever it points."""
     last = ""
     for attempt in range(1, attempts + 1):
         try:
-            with path.open("rb") as body:
-                response = requests.put(url, data=body, headers={"Content-Type": content_type}, timeout=(10, 300))
+            with path.open("rb") as body, pinned(target):
+                response = requests.put(url, data=body, headers={"Content-Type": content_type}, timeout=(10, 300),
+                                        allow_redirects=False)
+            if response.is_redirect:
+                raise UploadError(f"upload to output_url {redact(url)} was answered with a redirect (HTTP "
+                                  f"{response.status_code}); refused: a presigned PUT URL does not redirect")
             if response.status_code < 300:
                 return
             last = f"HTTP {response.status_code}"

@@ -17,7 +17,7 @@ import requests
 from app.config import Settings
 from app.errors import InputError
 from app.storage import s3
-from app.storage.urls import check_url, redact
+from app.storage.egress import pinned, redact
 
 CHUNK = 1 << 20
 DOWNLOAD_DEADLINE_S = 1800
@@ -32,7 +32,7 @@ def safe_filename(name: str | None, default: str) -> str:
 
 
 def fetch_url(url: str, dest: Path, settings: Settings, creds: s3.S3Credentials | None = None,
-              headers: dict[str, str] | None = None) -> Path:
+              headers: dict[str, str] | None = None, verify: bool = True) -> Path:
     """`url` (http(s), `s3://bucket/key`, `file://` or a bare path) on local disk: at `dest`, or where
     it already is for a local file."""
     if url.startswith("s3://"):
@@ -40,7 +40,7 @@ def fetch_url(url: str, dest: Path, settings: Settings, creds: s3.S3Credentials 
         return from_s3(creds, parsed.netloc, parsed.path.lstrip("/"), dest, settings)
     if url.startswith("file://") or not urlparse(url).scheme:
         return _from_local(url, settings)
-    return download(url, dest, headers or {}, settings)
+    return download(url, dest, headers or {}, settings, verify=verify)
 
 
 def name_from_url(url: str | None) -> str | None:
@@ -81,17 +81,21 @@ def from_base64(data: str, dest: Path, max_bytes: int) -> Path:
     return dest
 
 
-def download(url: str, dest: Path, headers: dict[str, str], settings: Settings) -> Path:
-    """Stream `url` to `dest`: bounded size (counted, not trusted from headers), time and redirects."""
+def download(url: str, dest: Path, headers: dict[str, str], settings: Settings, field: str = "video_url",
+             verify: bool = True) -> Path:
+    """Stream `url` to `dest`: bounded size (counted, not trusted from headers), time and redirects;
+    every hop checked by the egress policy and connected to the address that was checked."""
     session = requests.Session()
     current = url
     started = time.monotonic()
-    for _ in range(settings.max_redirects + 1):
-        check_url(current, settings.allow_private_urls)
+    policy = settings.egress()
+    for hop in range(settings.max_redirects + 1):
+        target = policy.check(current, field if hop == 0 else f"{field} (redirect {hop})")
         where = redact(current)
         try:
-            response = session.get(current, headers=headers, stream=True, allow_redirects=False,
-                                   timeout=(settings.download_connect_timeout, settings.download_read_timeout))
+            with pinned(target):
+                response = session.get(current, headers=headers, stream=True, allow_redirects=False, verify=verify,
+                                       timeout=(settings.download_connect_timeout, settings.download_read_timeout))
         except requests.exceptions.ConnectTimeout as exc:
             raise InputError(f"download timed out connecting to {where}") from exc
         except requests.exceptions.ReadTimeout as exc:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from pydantic import SecretStr
 
 from app.config import Settings
 from app.errors import InputError, WatermarkRemovalError
+from app.storage.egress import Target, pinned
 
 
 class UploadError(WatermarkRemovalError):
@@ -23,10 +25,16 @@ class UploadError(WatermarkRemovalError):
 
 @dataclass(frozen=True)
 class S3Credentials:
+    """Where and how to reach a bucket. `pins` are the egress policy's checked targets for an endpoint a
+    job gave (none for the operator's own `BUCKET_*` endpoint, which is trusted configuration)."""
+
     endpoint_url: str
     access_key_id: str
     secret_access_key: SecretStr
     bucket: str | None
+    region: str | None = None
+    path_style: bool | None = None  # None: botocore decides (virtual-hosted where the name allows)
+    pins: tuple[Target, ...] = ()
 
     def __repr__(self) -> str:
         return f"S3Credentials(endpoint_url={self.endpoint_url!r}, bucket={self.bucket!r})"
@@ -41,13 +49,19 @@ def from_settings(settings: Settings) -> S3Credentials | None:
 
 
 def client(creds: S3Credentials, attempts: int):
+    style = "auto" if creds.path_style is None else "path" if creds.path_style else "virtual"
     config = Config(signature_version="s3v4", retries={"max_attempts": attempts, "mode": "standard"},
-                    connect_timeout=10, read_timeout=60)
+                    connect_timeout=10, read_timeout=60, s3={"addressing_style": style})
     return boto3.client(
         "s3", endpoint_url=creds.endpoint_url, aws_access_key_id=creds.access_key_id,
         aws_secret_access_key=creds.secret_access_key.get_secret_value(), config=config,
-        region_name=os.environ.get("BUCKET_REGION", "us-east-1"),
+        region_name=creds.region or os.environ.get("BUCKET_REGION", "us-east-1"),
     )
+
+
+# One thread per transfer: the egress pins are per thread (a context), and s3transfer's pool threads
+# would connect outside them.
+SINGLE_THREAD = TransferConfig(use_threads=False)
 
 
 def _explain(exc: Exception, what: str) -> str:
@@ -73,10 +87,11 @@ def download(creds: S3Credentials, bucket: str, key: str, dest: Path, max_bytes:
     s3 = client(creds, attempts)
     where = f"S3 input s3://{bucket}/{key}"
     try:
-        size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-        if size > max_bytes:
-            raise InputError(f"{where} is {size} bytes, over the {max_bytes}-byte limit")
-        s3.download_file(bucket, key, str(dest))
+        with pinned(*creds.pins):
+            size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+            if size > max_bytes:
+                raise InputError(f"{where} is {size} bytes, over the {max_bytes}-byte limit")
+            s3.download_file(bucket, key, str(dest), Config=SINGLE_THREAD)
     except (ClientError, BotoCoreError) as exc:
         raise InputError(_explain(exc, where)) from exc
     return dest
@@ -88,7 +103,8 @@ def upload(creds: S3Credentials, path: Path, key: str, content_type: str, expiry
         raise UploadError("S3 upload: no bucket name (set BUCKET_NAME or s3Config.bucketName)")
     s3 = client(creds, attempts)
     try:
-        s3.upload_file(str(path), creds.bucket, key, ExtraArgs={"ContentType": content_type})
+        with pinned(*creds.pins):
+            s3.upload_file(str(path), creds.bucket, key, ExtraArgs={"ContentType": content_type}, Config=SINGLE_THREAD)
         return s3.generate_presigned_url("get_object", Params={"Bucket": creds.bucket, "Key": key}, ExpiresIn=expiry)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
         raise UploadError(_explain(exc, f"S3 upload to s3://{creds.bucket}/{key} failed")) from exc
