@@ -11,7 +11,10 @@ from typing import Any
 
 import runpod
 
+from app import logs
 from app.worker import Worker
+
+logs.configure()
 
 
 def _progress(job: dict, progress: dict) -> None:

@@ -12,11 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import get_args
 
-from loguru import logger
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from app import registry
+from app import logs, registry
 from app.config import DeviceName, EncoderName, ProcessOptions, Settings
 from app.errors import WatermarkRemovalError
 from app.report import Report
@@ -63,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING" if args.quiet else "INFO")
+    logs.configure("WARNING" if args.quiet else "INFO")
     try:
         options = ProcessOptions(
             detector=args.detector, inpainter=args.inpainter, regions=args.region,

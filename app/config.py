@@ -134,9 +134,9 @@ def get_settings() -> Settings:
 Region = tuple[int, int, int, int]  # x, y, w, h (a detection's `Box` is x1, y1, x2, y2)
 
 
-def _names(table: dict[str, registry.Entry]) -> dict:
-    """JSON schema of a backend name: the registry's names, read when the schema is made."""
-    return {"json_schema_extra": lambda schema: schema.update(enum=list(table))}
+def _names(table: dict[str, registry.Entry], aliases: dict[str, str] | None = None) -> dict:
+    """JSON schema of a backend name: the registry's names (and accepted aliases), read when the schema is made."""
+    return {"json_schema_extra": lambda schema: schema.update(enum=[*table, *(aliases or {})])}
 
 
 class ProcessOptions(BaseModel):
@@ -145,7 +145,7 @@ class ProcessOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    detector: str = Field(default="auto", **_names(registry.DETECTORS))
+    detector: str = Field(default="auto", **_names(registry.DETECTORS, registry.DETECTOR_ALIASES))
     inpainter: str = Field(default="auto", **_names(registry.FILLERS))
     regions: list[Region] = Field(default_factory=list, description="x, y, w, h boxes to inpaint in every frame")
     multiscale: bool | None = None

@@ -17,7 +17,7 @@ class S3Config(BaseModel):
     accessSecret: SecretStr
     bucketName: str | None = None
     endpointUrl: str = Field(min_length=1)
-    region: str | None = Field(default=None, min_length=1, max_length=64)
+    region: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,63}$")
     forcePathStyle: bool | None = Field(default=None, description="path-style addressing (the default for a job's "
                                         "own endpoint: MinIO, R2); false for virtual-hosted buckets")
 

@@ -10,7 +10,6 @@ front, saying what to configure.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlparse
 
 from app.config import Settings
 from app.errors import InputError
@@ -33,15 +32,15 @@ def credentials(job: JobInput, settings: Settings) -> s3.S3Credentials | None:
     given = job.s3Config
     if given is None:
         return s3.from_settings(settings)
-    policy = settings.egress()
     bucket = given.bucketName or settings.bucket_name
     path_style = True if given.forcePathStyle is None else given.forcePathStyle
-    pins = [policy.check(given.endpointUrl, "s3Config.endpointUrl")]
-    if not path_style and bucket:
-        parsed = urlparse(given.endpointUrl)
-        pins.append(policy.check(parsed._replace(netloc=f"{bucket}.{parsed.netloc}").geturl(), "s3Config.bucketName"))
-    return s3.S3Credentials(given.endpointUrl, given.accessId, given.accessSecret, bucket, given.region, path_style,
-                            tuple(pins))
+    creds = s3.S3Credentials(given.endpointUrl, given.accessId, given.accessSecret, bucket, given.region, path_style,
+                             settings.egress())
+    if bucket:
+        creds.targets(bucket)  # refused up front, before any download or work
+    else:
+        settings.egress().check(given.endpointUrl, "s3Config.endpointUrl")
+    return creds
 
 
 def fetch(job: JobInput, workdir: Path, settings: Settings) -> Path:
@@ -63,7 +62,8 @@ def fetch(job: JobInput, workdir: Path, settings: Settings) -> Path:
 def plan_destination(job: JobInput, settings: Settings) -> Destination:
     """Choose where the result goes; raise `UploadError` when nowhere is configured."""
     if job.output_url:
-        return Destination("put", put_url=job.output_url, put_target=settings.egress().check(job.output_url, "output_url"))
+        settings.egress().check(job.output_url, "output_url")  # refused up front; checked again when the PUT is made
+        return Destination("put", put_url=job.output_url)
     creds = credentials(job, settings)
     if creds is not None and not job.return_base64:
         if not creds.bucket:

@@ -123,7 +123,7 @@ class Worker:
         name = output_name(request, job_id, suffix)
         location = deliver(destination, result, name, self.settings)
         answer = {**location, **self._summary(report, result, name), "status": "success",
-                  "result": {k: v for k, v in {"result_url": location.get("video_url"), "filename": name}.items() if v}}
+                  "result": {"filename": name, **({"result_url": location["video_url"]} if destination.kind == "s3" else {})}}
         if preview is not None:
             answer.update(deliver_preview(destination, preview, f"{Path(name).stem}-preview.jpg", self.settings))
         answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)

@@ -41,11 +41,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     /stall, /huge and /huge-chunked."""
 
     hits: list[str] = []
+    requests_seen: list[tuple[str, dict[str, str]]] = []  # (host header, request headers) of every GET
 
     def log_message(self, *args) -> None:
         type(self).hits.append(self.path)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        type(self).requests_seen.append((self.headers.get("Host", ""), dict(self.headers)))
         if self.path.startswith("/status/"):
             self.send_error(int(self.path.rsplit("/", 1)[1]))
         elif self.path.startswith("/redirect?to="):
@@ -89,6 +91,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
 
 
+SEEN_REQUESTS = _Handler.requests_seen  # what every file server was sent: (Host header, headers) per GET
+
+
 @contextmanager
 def file_server(directory: Path, host: str = "127.0.0.1") -> Iterator[str]:
     handler = lambda *a, **k: _Handler(*a, directory=str(directory), **k)  # noqa: E731
@@ -102,10 +107,10 @@ def file_server(directory: Path, host: str = "127.0.0.1") -> Iterator[str]:
 
 
 @contextmanager
-def counting_listener(host: str = "127.0.0.1") -> Iterator[tuple[str, list[int]]]:
+def counting_listener(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[str, list[int]]]:
     """A TCP port that only counts the connections it accepts (and closes them): a test asserts that
     nothing connected. Yields (http base URL, [count])."""
-    sock = socket.create_server((host, 0))
+    sock = socket.create_server((host, port))
     sock.settimeout(0.2)
     count, done = [0], threading.Event()
 

@@ -9,6 +9,8 @@ import socket
 from pathlib import Path
 
 import boto3
+import botocore.config
+import botocore.exceptions
 import pytest
 import requests
 
@@ -17,7 +19,7 @@ from app.errors import InputError
 from app.media.probe import probe
 from app.storage.egress import EgressPolicy, pinned
 from app.worker import Worker
-from scripts.servers import counting_listener, file_server, moto_server
+from scripts.servers import SEEN_REQUESTS, counting_listener, file_server, moto_server
 
 KEY_ID, SECRET = "AKIDUPSTREAM", "upstream-secret-value-42"
 
@@ -61,6 +63,17 @@ def test_a_redirect_to_loopback_is_checked_again_and_refused(www: Path) -> None:
     assert "error" not in allowed and allowed["frames"] > 0, "the allowed private network itself works"
 
 
+def test_the_jobs_headers_go_only_to_the_host_it_named(www: Path) -> None:
+    SEEN_REQUESTS.clear()
+    with file_server(www) as first, file_server(www, host="127.0.0.2") as second:
+        answer = _run({"video_url": f"{first}/redirect?to={second}/clip.mp4", "return_base64": True,
+                       "source_headers": {"Authorization": "Bearer job-token"}}, allow_private_urls=True)
+    assert "error" not in answer, answer
+    seen = {host.split(":")[0]: headers for host, headers in SEEN_REQUESTS}
+    assert seen["127.0.0.1"].get("Authorization") == "Bearer job-token"
+    assert "Authorization" not in seen["127.0.0.2"], "the redirect's other host never sees the job's token"
+
+
 def test_a_job_s3_endpoint_on_metadata_or_loopback_addresses_is_refused(pan_logo) -> None:
     source = base64.b64encode(pan_logo[0].read_bytes()).decode()
     s3 = {"accessId": KEY_ID, "accessSecret": SECRET, "bucketName": "b"}
@@ -93,16 +106,33 @@ def test_connections_go_to_the_checked_address_even_when_dns_changes(monkeypatch
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    with file_server(www) as url, counting_listener("127.0.0.3") as (_, rebound):
+    with file_server(www) as url:
         port = int(url.rsplit(":", 1)[1])
-        target = EgressPolicy(allow_private=True).check(f"http://media.example:{port}/clip.mp4", "video_url")
-        answers["now"] = "127.0.0.3"
-        with pinned(target):
-            response = requests.get(f"http://media.example:{port}/clip.mp4", timeout=10)
+        with counting_listener("127.0.0.3", port) as (_, rebound):
+            target = EgressPolicy(allow_private=True).check(f"http://media.example:{port}/clip.mp4", "video_url")
+            answers["now"] = "127.0.0.3"
+            with pinned(target):
+                response = requests.get(f"http://media.example:{port}/clip.mp4", timeout=10)
+                with pytest.raises(requests.ConnectionError):
+                    requests.get(f"http://127.0.0.3:{port}/", timeout=5)
+            pinned_hits = rebound[0]
             with pytest.raises(requests.ConnectionError):
-                requests.get(f"http://127.0.0.3:{port}/", timeout=5)
+                requests.get(f"http://media.example:{port}/clip.mp4", timeout=5)
     assert target.address == "127.0.0.1" and response.status_code == 200
-    assert rebound[0] == 0, "no second resolution, and an unchecked host is refused inside the pin"
+    assert pinned_hits == 0, "no second resolution, and an unchecked host is refused inside the pin"
+    assert rebound[0] == 1, "without the pin the rebound name does reach the other address"
+
+
+def test_boto3_is_refused_a_host_the_policy_did_not_check() -> None:
+    with moto_server() as endpoint:
+        port = int(endpoint.rsplit(":", 1)[1])
+        client = boto3.client("s3", endpoint_url=f"http://localhost:{port}", aws_access_key_id=KEY_ID,
+                              aws_secret_access_key=SECRET, region_name="us-east-1",
+                              config=botocore.config.Config(retries={"max_attempts": 1}))
+        with pinned(EgressPolicy(allow_private=True).check(endpoint, "s3Config.endpointUrl")):
+            with pytest.raises(botocore.exceptions.EndpointConnectionError):
+                client.list_buckets()
+        assert "Buckets" in client.list_buckets(), "the same call outside the pin goes through"
 
 
 def test_policy_refuses_odd_urls_with_the_field_named() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import boto3
 import cv2
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from app.config import ProcessOptions, Settings
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.worker import Worker
-from scripts.servers import file_server
+from scripts.servers import file_server, moto_server
 from tests.toy_backends import MAGENTA, TOY_BOX
 
 TOYS = {"detector": "corner", "inpainter": "paint", "unblend": False}
@@ -77,6 +78,22 @@ def test_the_cli_cleans_a_video_from_an_http_url(pan_logo, tmp_path: Path) -> No
     assert probe(out).frames == probe(pan_logo[0]).frames
     with file_server(www) as url:
         assert cli.main([f"{url}/missing.mp4", "-o", str(tmp_path / "x.mp4"), "-q"]) == 1
+
+
+def test_the_cli_cleans_a_video_from_s3_with_the_bucket_env(pan_logo, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    with moto_server() as endpoint:
+        for key, value in {"BUCKET_ENDPOINT_URL": endpoint, "BUCKET_ACCESS_KEY_ID": "AKIDCLI",
+                           "BUCKET_SECRET_ACCESS_KEY": "cli-secret", "BUCKET_NAME": "inputs"}.items():
+            monkeypatch.setenv(key, value)
+        client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="AKIDCLI",
+                              aws_secret_access_key="cli-secret", region_name="us-east-1")
+        client.create_bucket(Bucket="inputs")
+        client.upload_file(str(pan_logo[0]), "inputs", "clips/logo.mp4")
+        out = tmp_path / "from-s3.mp4"
+        assert cli.main(["s3://inputs/clips/logo.mp4", "-o", str(out), "--region", "10,10,40,30", "-q"]) == 0
+        assert cli.main(["s3://inputs/clips/missing.mp4", "-o", str(tmp_path / "x.mp4"), "-q"]) == 1
+    assert probe(out).frames == probe(pan_logo[0]).frames
 
 
 def test_the_cli_cleans_a_still_image_in_its_own_format(toys, pan_clean: Path, tmp_path: Path) -> None:

@@ -98,6 +98,8 @@ CASES = [
                                                   "forcePathStyle": "sometimes"}}, "s3Config.forcePathStyle"),
     ({"video_url": "{url}/good.mp4", "s3Config": {"accessId": "", "accessSecret": "s", "endpointUrl": "{url}"}},
      "s3Config.accessId"),
+    ({"video_url": "{url}/good.mp4", "s3Config": {"accessId": "k", "accessSecret": "s", "endpointUrl": "{url}",
+                                                  "region": "eu west"}}, "s3Config.region: String should match pattern"),
 ]
 
 

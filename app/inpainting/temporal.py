@@ -12,10 +12,21 @@ import numpy as np
 
 STILL_LEVEL = 1.5  # median absolute grey change between frames (outside masks) below which the camera is still
 PROBE_WIDTH = 320
+MAX_SPOTS = 8  # places kept in memory: a jumping mark has a few; a moving one is followed by its latest crops
+SAME_SPOT = 0.5  # a crop overlapping a kept place this much (IoU) replaces it
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
+    return ix * iy / union if union > 0 else 0.0
 
 
 class BackgroundMemory:
-    """Per-pixel last unmasked value and when it was seen; `recall` answers only for a still camera."""
+    """Per-pixel last unmasked value and when it was seen, kept only at the places marks were (their
+    crops: the mark with its margin), so the cost follows the marks' own area however far they travel;
+    `recall` answers only for a still camera."""
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
@@ -25,7 +36,7 @@ class BackgroundMemory:
         self.still_since = 0
         self._previous: np.ndarray | None = None
         self.scale = min(1.0, PROBE_WIDTH / width)
-        self.region: tuple[int, int, int, int] | None = None  # union of every crop seen: all that is worth keeping
+        self.spots: list[tuple[int, int, int, int]] = []  # the latest crop at each place a mark was, oldest first
 
     def next_frame(self, frame: np.ndarray, masked: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
         """Start the next frame (in order): note whether the camera moved since the last one.
@@ -35,9 +46,8 @@ class BackgroundMemory:
         """
         self.frame += 1
         for box in boxes:
-            r = self.region
-            self.region = box if r is None else (min(r[0], box[0]), min(r[1], box[1]), max(r[2], box[2]), max(r[3], box[3]))
-        if self.region is None:
+            self.spots = [s for s in self.spots if _iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
+        if not self.spots:
             return
         small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), None, fx=self.scale, fy=self.scale,
                            interpolation=cv2.INTER_AREA).astype(np.int16)
@@ -50,15 +60,15 @@ class BackgroundMemory:
         self._previous = small
 
     def remember(self, frame: np.ndarray, masked: np.ndarray) -> None:
-        """Keep this frame's visible pixels near marks (call after `next_frame` and any `recall` for it)."""
-        if self.region is None:
+        """Keep this frame's visible pixels at the marks' places (call after `next_frame` and any `recall`)."""
+        if not self.spots:
             return
         if self.values is None:
             self.values = np.zeros_like(frame)
-        x1, y1, x2, y2 = self.region
-        visible = ~masked[y1:y2, x1:x2]
-        np.copyto(self.values[y1:y2, x1:x2], frame[y1:y2, x1:x2], where=visible[:, :, None])
-        self.seen[y1:y2, x1:x2][visible] = self.frame
+        for x1, y1, x2, y2 in self.spots:
+            visible = ~masked[y1:y2, x1:x2]
+            np.copyto(self.values[y1:y2, x1:x2], frame[y1:y2, x1:x2], where=visible[:, :, None])
+            self.seen[y1:y2, x1:x2][visible] = self.frame
 
     def recall(self, box: tuple[int, int, int, int], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(remembered picture in `box`, where it is valid within `mask`), or None when nothing is."""

@@ -40,27 +40,31 @@ class BlendEstimator:
         self._sum: np.ndarray | None = None
         self._sq: np.ndarray | None = None
         self._count: np.ndarray | None = None
+        self._stamp: np.ndarray | None = None  # the last frame each pixel was added for (boxes may overlap)
+        self._frames = 0
         self._cache: dict[tuple[Box, bytes], _Estimate] = {}
 
     def observe(self, frame: np.ndarray, boxes: list[Box]) -> None:
-        """Add one frame's pixels inside `boxes` (crop regions around its marks) to the statistics."""
+        """Add one frame's pixels inside `boxes` (crop regions around its marks) to the statistics, each
+        pixel once; the work is the boxes' area, not the frame's."""
+        if not boxes:
+            return
         if self._sum is None:
             self._sum = np.zeros((self.height, self.width, 3), np.float32)
             self._sq = np.zeros_like(self._sum)
             self._count = np.zeros((self.height, self.width), np.int32)
-        assert self._sq is not None and self._count is not None
-        covered = np.zeros((self.height, self.width), bool)
+            self._stamp = np.full((self.height, self.width), -1, np.int32)
+        assert self._sq is not None and self._count is not None and self._stamp is not None
+        self._frames += 1
         for x1, y1, x2, y2 in boxes:
-            covered[y1:y2, x1:x2] = True
-        ys, xs = np.nonzero(covered.any(axis=1))[0], np.nonzero(covered.any(axis=0))[0]
-        if len(ys) == 0:
-            return
-        sl = (slice(ys[0], ys[-1] + 1), slice(xs[0], xs[-1] + 1))
-        part = covered[sl]
-        values = frame[sl].astype(np.float32) * part[:, :, None]
-        self._sum[sl] += values
-        self._sq[sl] += values * values
-        self._count[sl] += part
+            fresh = self._stamp[y1:y2, x1:x2] != self._frames
+            self._stamp[y1:y2, x1:x2] = self._frames
+            values = frame[y1:y2, x1:x2].astype(np.float32)
+            if not fresh.all():
+                values *= fresh[:, :, None]
+            self._sum[y1:y2, x1:x2] += values
+            self._sq[y1:y2, x1:x2] += values * values
+            self._count[y1:y2, x1:x2] += fresh
 
     def undo(self, crop: np.ndarray, box: Box, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(crop with the blend undone where confident, mask of what is still to inpaint)."""

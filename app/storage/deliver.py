@@ -24,7 +24,6 @@ class Destination:
     kind: str  # "put" | "s3" | "inline" | "local"
     creds: s3.S3Credentials | None = None
     put_url: str | None = None
-    put_target: Target | None = None  # the egress policy's checked address for `put_url`
     s3_prefix: str | None = None
 
 
@@ -33,7 +32,7 @@ def deliver(dest: Destination, result: Path, name: str, settings: Settings) -> d
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if dest.kind == "put":
         url = dest.put_url or ""
-        _put(url, dest.put_target, result, content_type, settings.upload_attempts)
+        _put(url, settings.egress().check(url, "output_url"), result, content_type, settings.upload_attempts)
         return {"output_url": redact(url), "video_url": url}
     if dest.kind == "s3":
         assert dest.creds is not None
@@ -60,9 +59,10 @@ def _put(url: str, target: Target | None, path: Path, content_type: str, attempt
     last = ""
     for attempt in range(1, attempts + 1):
         try:
-            with path.open("rb") as body, pinned(target):
-                response = requests.put(url, data=body, headers={"Content-Type": content_type}, timeout=(10, 300),
-                                        allow_redirects=False)
+            with path.open("rb") as body, pinned(target), requests.Session() as session:
+                session.trust_env = False  # no proxy from the environment: the checked address is the one used
+                response = session.put(url, data=body, headers={"Content-Type": content_type}, timeout=(10, 300),
+                                       allow_redirects=False)
             if response.is_redirect:
                 raise UploadError(f"upload to output_url {redact(url)} was answered with a redirect (HTTP "
                                   f"{response.status_code}); refused: a presigned PUT URL does not redirect")

@@ -24,14 +24,39 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import idna
 import urllib3.util.connection as urllib3_connection
 
 from app.errors import InputError
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-# Ranges `ip_address.is_global` still calls global but that reach no public service.
-NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in ("100.64.0.0/10", "192.0.0.0/24", "192.88.99.0/24", "64:ff9b::/96",
-                                                     "64:ff9b:1::/48", "2002::/16"))
+# IPv4 ranges `is_global` still calls global that reach no public service (carrier-grade NAT, ...).
+NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in ("100.64.0.0/10", "192.0.0.0/24", "192.88.99.0/24"))
+# IPv6 forms that carry an IPv4 address in their last 32 bits (IPv4-compatible, SIIT, NAT64): judged by it.
+V4_IN_V6 = tuple(ipaddress.ip_network(n) for n in ("::/96", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48"))
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
+
+def is_public(ip: IPAddress) -> bool:
+    """Whether `ip` is a public unicast address, judging IPv6 forms that embed an IPv4 address by it."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and any(ip in net for net in V4_IN_V6):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+        if ip not in GLOBAL_UNICAST:
+            return False
+    return ip.is_global and not ip.is_multicast and not any(ip in net for net in NOT_PUBLIC)
+
+
+def _ascii_host(host: str) -> str:
+    """The host as urllib3 connects to it (an international name in its IDNA form)."""
+    try:
+        return idna.encode(host, uts46=True).decode("ascii") if not host.isascii() else host
+    except idna.IDNAError:
+        return host
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,7 @@ class EgressPolicy:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https"):
             raise InputError(f"{field}: unsupported URL scheme '{parsed.scheme or '(none)'}' (use http or https)")
-        host = (parsed.hostname or "").lower()
+        host = _ascii_host((parsed.hostname or "").lower())
         if not host:
             raise InputError(f"{field}: the URL has no host")
         try:
@@ -74,7 +99,7 @@ class EgressPolicy:
             ip = ip.ipv4_mapped
         if self.allow_private or any(ip in net for net in self.allow_nets):
             return
-        if not ip.is_global or ip.is_multicast or any(ip in net for net in NOT_PUBLIC):
+        if not is_public(ip):
             raise InputError(f"{field}: host {host} resolves to a non-public address ({ip}); refused "
                              "(set ALLOW_PRIVATE_URLS=1 or EGRESS_ALLOW_NETS for trusted private hosts)")
 

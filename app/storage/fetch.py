@@ -86,6 +86,7 @@ def download(url: str, dest: Path, headers: dict[str, str], settings: Settings, 
     """Stream `url` to `dest`: bounded size (counted, not trusted from headers), time and redirects;
     every hop checked by the egress policy and connected to the address that was checked."""
     session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: the checked address is the one connected to
     current = url
     started = time.monotonic()
     policy = settings.egress()
@@ -106,7 +107,10 @@ def download(url: str, dest: Path, headers: dict[str, str], settings: Settings, 
             raise InputError(f"download failed for {where}: {type(exc).__name__}") from exc
         with response:
             if response.is_redirect:
-                current = urljoin(current, response.headers.get("location", ""))
+                following = urljoin(current, response.headers.get("location", ""))
+                if urlparse(following)[:2] != urlparse(current)[:2]:
+                    headers = {}  # the job's headers (tokens, cookies) are for the host it named, not another
+                current = following
                 continue
             if response.status_code != 200:
                 raise InputError(f"download failed: HTTP {response.status_code} from {where}")

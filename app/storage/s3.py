@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import boto3
 from boto3.exceptions import S3UploadFailedError
@@ -16,7 +17,7 @@ from pydantic import SecretStr
 
 from app.config import Settings
 from app.errors import InputError, WatermarkRemovalError
-from app.storage.egress import Target, pinned
+from app.storage.egress import EgressPolicy, Target, pinned
 
 
 class UploadError(WatermarkRemovalError):
@@ -34,7 +35,19 @@ class S3Credentials:
     bucket: str | None
     region: str | None = None
     path_style: bool | None = None  # None: botocore decides (virtual-hosted where the name allows)
-    pins: tuple[Target, ...] = ()
+    policy: EgressPolicy | None = None  # a job's own endpoint: checked (and pinned) at every use
+
+    def targets(self, bucket: str) -> tuple[Target, ...]:
+        """The checked hosts a request for `bucket` connects to: the endpoint, and the bucket's own host
+        when it is addressed virtual-hosted. Checked now, so a long job does not use a stale answer."""
+        if self.policy is None:
+            return ()
+        found = [self.policy.check(self.endpoint_url, "s3Config.endpointUrl")]
+        if self.path_style is False:
+            parsed = urlparse(self.endpoint_url)
+            found.append(self.policy.check(parsed._replace(netloc=f"{bucket}.{parsed.netloc}").geturl(),
+                                           "the S3 bucket's host"))
+        return tuple(found)
 
     def __repr__(self) -> str:
         return f"S3Credentials(endpoint_url={self.endpoint_url!r}, bucket={self.bucket!r})"
@@ -84,10 +97,10 @@ def _explain(exc: Exception, what: str) -> str:
 
 def download(creds: S3Credentials, bucket: str, key: str, dest: Path, max_bytes: int, attempts: int) -> Path:
     """Fetch s3://bucket/key to `dest`, refusing objects larger than `max_bytes`."""
-    s3 = client(creds, attempts)
     where = f"S3 input s3://{bucket}/{key}"
     try:
-        with pinned(*creds.pins):
+        s3 = client(creds, attempts)
+        with pinned(*creds.targets(bucket)):
             size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
             if size > max_bytes:
                 raise InputError(f"{where} is {size} bytes, over the {max_bytes}-byte limit")
@@ -101,9 +114,9 @@ def upload(creds: S3Credentials, path: Path, key: str, content_type: str, expiry
     """Upload with boto3's retries and backoff; return a presigned GET URL valid for `expiry` seconds."""
     if not creds.bucket:
         raise UploadError("S3 upload: no bucket name (set BUCKET_NAME or s3Config.bucketName)")
-    s3 = client(creds, attempts)
     try:
-        with pinned(*creds.pins):
+        s3 = client(creds, attempts)
+        with pinned(*creds.targets(creds.bucket)):
             s3.upload_file(str(path), creds.bucket, key, ExtraArgs={"ContentType": content_type}, Config=SINGLE_THREAD)
         return s3.generate_presigned_url("get_object", Params={"Bucket": creds.bucket, "Key": key}, ExpiresIn=expiry)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
