@@ -140,6 +140,7 @@ class WatermarkRemovalService:
         timer = StageTimer()
         start = time.perf_counter()
         detector.backend.analyse(info)
+        inpainter.backend.expect(detector.backend.places)
         timer.add("analyse", time.perf_counter() - start)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")

@@ -201,6 +201,24 @@ def test_still_camera_restores_a_jumping_mark_from_frames_that_showed_the_pictur
     assert ours > 30 and ours > theirs + 6, (ours, theirs)
 
 
+def test_places_known_before_streaming_restore_a_jumping_mark_on_its_first_visit() -> None:
+    """The general stack decides its marks before streaming; told their places, the restorer remembers
+    the picture there from the first frame, so a spot's first visit is restored too."""
+    clean = list(clip_frames("vtest.avi", 60))
+    marked, boxes = jumping_mark_frames(clean)
+    h, w = clean[0].shape[:2]
+    first_visits = range(20, 60)  # the second and third spots, never uncovered before the mark arrives
+    results = []
+    for told in (True, False):
+        restorer = Restorer(OpenCVFiller(), w, h, margin=32, kernel=7, iterations=1, unblend=False)
+        if told:
+            restorer.expect([Detection(box=b, source="auto") for b in (boxes[0], boxes[20], boxes[40])])
+        out = restore_all(restorer, marked, boxes)
+        results.append(np.mean([psnr(out[i][b[1]:b[3], b[0]:b[2]], clean[i][b[1]:b[3], b[0]:b[2]])
+                                for i, b in zip(first_visits, boxes[20:60])]))
+    assert results[0] > 30 and results[0] > results[1] + 6, results
+
+
 def test_moving_camera_never_uses_remembered_pixels() -> None:
     from scripts.footage import pan_frames
 

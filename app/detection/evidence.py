@@ -202,6 +202,10 @@ class EvidenceDetector(Detector):
     def fallbacks(self) -> list[str]:
         return self.source_fallbacks
 
+    @property
+    def places(self) -> list[Detection]:
+        return [Detection(box=m.box, source=self.name, mask=m.mask) for m in self.marks]
+
     # Pass 1 ---------------------------------------------------------------------------------------
 
     def analyse(self, info: VideoInfo, batch: int = 8) -> None:

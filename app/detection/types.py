@@ -65,6 +65,12 @@ class Detector:
     def fallbacks(self) -> list[str]:
         return []
 
+    @property
+    def places(self) -> list[Detection]:
+        """Marks known before streaming (decided by `analyse`): where the inpainter should remember the
+        picture from the first frame on. None for a per-frame detector."""
+        return []
+
     def analyse(self, info: object) -> None:
         """A pass over the whole video before streaming; none by default."""
 

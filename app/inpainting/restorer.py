@@ -39,6 +39,11 @@ class Restorer:
     def fallbacks(self) -> list[str]:
         return self.filler.fallbacks
 
+    def expect(self, places: list[Detection]) -> None:
+        """Marks known before streaming: remember the picture at their places from the first frame, so a
+        mark's first visit to a spot (a jumping mark on a still camera) finds it already."""
+        self.memory.keep([c.box for p in places for c in self._crops([p])])
+
     def _crops(self, dets: list[Detection]) -> list[Crop]:
         return crops_for(dets, self.width, self.height, self.margin, self.kernel, self.iterations)
 

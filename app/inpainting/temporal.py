@@ -37,6 +37,7 @@ class BackgroundMemory:
         self._previous: np.ndarray | None = None
         self.scale = min(1.0, PROBE_WIDTH / width)
         self.spots: list[tuple[int, int, int, int]] = []  # the latest crop at each place a mark was, oldest first
+        self.kept: list[tuple[int, int, int, int]] = []  # places known before streaming, remembered throughout
 
     def next_frame(self, frame: np.ndarray, masked: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
         """Start the next frame (in order): note whether the camera moved since the last one.
@@ -46,8 +47,9 @@ class BackgroundMemory:
         """
         self.frame += 1
         for box in boxes:
-            self.spots = [s for s in self.spots if _iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
-        if not self.spots:
+            if not any(_iou(k, box) >= SAME_SPOT for k in self.kept):
+                self.spots = [s for s in self.spots if _iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
+        if not self.spots and not self.kept:
             return
         small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), None, fx=self.scale, fy=self.scale,
                            interpolation=cv2.INTER_AREA).astype(np.int16)
@@ -61,14 +63,18 @@ class BackgroundMemory:
 
     def remember(self, frame: np.ndarray, masked: np.ndarray) -> None:
         """Keep this frame's visible pixels at the marks' places (call after `next_frame` and any `recall`)."""
-        if not self.spots:
+        if not self.spots and not self.kept:
             return
         if self.values is None:
             self.values = np.zeros_like(frame)
-        for x1, y1, x2, y2 in self.spots:
+        for x1, y1, x2, y2 in self.kept + self.spots:
             visible = ~masked[y1:y2, x1:x2]
             np.copyto(self.values[y1:y2, x1:x2], frame[y1:y2, x1:x2], where=visible[:, :, None])
             self.seen[y1:y2, x1:x2][visible] = self.frame
+
+    def keep(self, places: list[tuple[int, int, int, int]]) -> None:
+        """Remember the picture at these places from now on, whatever the marks do."""
+        self.kept = list(places)
 
     def recall(self, box: tuple[int, int, int, int], mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(remembered picture in `box`, where it is valid within `mask`), or None when nothing is."""
