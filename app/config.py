@@ -11,8 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, PrivateAttr, SecretStr, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, PrivateAttr, SecretStr,
+                      ValidationInfo, field_validator, model_validator)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app import registry
@@ -185,10 +185,11 @@ class ProcessOptions(BaseModel):
     def _upstream_detector(cls, name: object) -> object:
         return registry.DETECTOR_ALIASES.get(name.lower(), name) if isinstance(name, str) else name
 
-    @field_validator("detector")
+    @field_validator("detector", "inpainter")
     @classmethod
-    def _known_detector(cls, name: str) -> str:
-        return registry.check_name(registry.DETECTORS, "detector", name)
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        table = registry.DETECTORS if info.field_name == "detector" else registry.FILLERS
+        return registry.check_name(table, str(info.field_name), name)
 
     @field_validator("force_format")
     @classmethod
@@ -204,11 +205,6 @@ class ProcessOptions(BaseModel):
             raise ValueError("transparent output (the mark cut out, not repainted) is not supported: the worker "
                              "repaints the mark; set preview: true to see what it removes")
         return transparent
-
-    @field_validator("inpainter")
-    @classmethod
-    def _known_inpainter(cls, name: str) -> str:
-        return registry.check_name(registry.FILLERS, "inpainter", name)
 
     @field_validator("regions")
     @classmethod

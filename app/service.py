@@ -138,10 +138,9 @@ class WatermarkRemovalService:
         )
         tracker = StreamingTracker(info.width, info.height, params)
         timer = StageTimer()
-        start = time.perf_counter()
-        detector.backend.analyse(info)
-        inpainter.backend.expect(detector.backend.places)
-        timer.add("analyse", time.perf_counter() - start)
+        with timer.measure("analyse"):
+            detector.backend.analyse(info)
+            inpainter.backend.expect(detector.backend.places)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
