@@ -16,8 +16,9 @@ from loguru import logger
 
 from app.config import Settings
 from app.storage import s3
-from app.storage.s3 import UploadError
 from app.storage.egress import Target, pinned, redact
+from app.storage.s3 import UploadError
+
 
 @dataclass(frozen=True)
 class Destination:

@@ -26,8 +26,8 @@ class UploadError(WatermarkRemovalError):
 
 @dataclass(frozen=True)
 class S3Credentials:
-    """Where and how to reach a bucket. `pins` are the egress policy's checked targets for an endpoint a
-    job gave (none for the operator's own `BUCKET_*` endpoint, which is trusted configuration)."""
+    """Where and how to reach a bucket. `policy` is set for an endpoint a job gave: every request is then
+    pinned to the hosts it checks (the operator's own `BUCKET_*` endpoint is trusted configuration)."""
 
     endpoint_url: str
     access_key_id: str
