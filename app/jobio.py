@@ -36,10 +36,7 @@ def credentials(job: JobInput, settings: Settings) -> s3.S3Credentials | None:
     path_style = True if given.forcePathStyle is None else given.forcePathStyle
     creds = s3.S3Credentials(given.endpointUrl, given.accessId, given.accessSecret, bucket, given.region, path_style,
                              settings.egress())
-    if bucket:
-        creds.targets(bucket)  # refused up front, before any download or work
-    else:
-        settings.egress().check(given.endpointUrl, "s3Config.endpointUrl")
+    creds.targets(bucket)  # refused up front, before any download or work
     return creds
 
 

@@ -68,7 +68,7 @@ class Detector:
     @property
     def places(self) -> list[Detection]:
         """Marks known before streaming (decided by `analyse`): where the inpainter should remember the
-        picture from the first frame on. None for a per-frame detector."""
+        picture from the first frame on. Empty for a per-frame detector."""
         return []
 
     def analyse(self, info: object) -> None:

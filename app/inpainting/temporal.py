@@ -10,17 +10,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from app.detection.types import iou
+
 STILL_LEVEL = 1.5  # median absolute grey change between frames (outside masks) below which the camera is still
 PROBE_WIDTH = 320
 MAX_SPOTS = 8  # places kept in memory: a jumping mark has a few; a moving one is followed by its latest crops
 SAME_SPOT = 0.5  # a crop overlapping a kept place this much (IoU) replaces it
-
-
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - ix * iy
-    return ix * iy / union if union > 0 else 0.0
 
 
 class BackgroundMemory:
@@ -47,8 +42,8 @@ class BackgroundMemory:
         """
         self.frame += 1
         for box in boxes:
-            if not any(_iou(k, box) >= SAME_SPOT for k in self.kept):
-                self.spots = [s for s in self.spots if _iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
+            if not any(iou(k, box) >= SAME_SPOT for k in self.kept):
+                self.spots = [s for s in self.spots if iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
         if not self.spots and not self.kept:
             return
         small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), None, fx=self.scale, fy=self.scale,

@@ -53,7 +53,7 @@ def deliver(dest: Destination, result: Path, name: str, settings: Settings) -> d
     return {"output_path": str(path.resolve())}
 
 
-def _put(url: str, target: Target | None, path: Path, content_type: str, attempts: int) -> None:
+def _put(url: str, target: Target, path: Path, content_type: str, attempts: int) -> None:
     """PUT the file to the checked address with retries and exponential backoff on connection errors and
     5xx. A redirect is refused: a presigned PUT URL does not redirect, and following one would send
     the result wherever it points."""

@@ -109,14 +109,13 @@ _connect = urllib3_connection.create_connection
 
 
 @contextmanager
-def pinned(*targets: Target | None) -> Iterator[None]:
+def pinned(*targets: Target) -> Iterator[None]:
     """Within the block, urllib3 connects only to these targets, each to its checked address.
     With no target at all (a trusted, operator-configured endpoint) nothing is fenced."""
-    chosen = [t for t in targets if t is not None]
-    if not chosen:
+    if not targets:
         yield
         return
-    token = _PINS.set({(t.host, t.port): t.address for t in chosen})
+    token = _PINS.set({(t.host, t.port): t.address for t in targets})
     try:
         yield
     finally:

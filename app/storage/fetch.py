@@ -81,8 +81,7 @@ def from_base64(data: str, dest: Path, max_bytes: int) -> Path:
     return dest
 
 
-def download(url: str, dest: Path, headers: dict[str, str], settings: Settings, field: str = "video_url",
-             verify: bool = True) -> Path:
+def download(url: str, dest: Path, headers: dict[str, str], settings: Settings, verify: bool = True) -> Path:
     """Stream `url` to `dest`: bounded size (counted, not trusted from headers), time and redirects;
     every hop checked by the egress policy and connected to the address that was checked."""
     session = requests.Session()
@@ -91,7 +90,7 @@ def download(url: str, dest: Path, headers: dict[str, str], settings: Settings, 
     started = time.monotonic()
     policy = settings.egress()
     for hop in range(settings.max_redirects + 1):
-        target = policy.check(current, field if hop == 0 else f"{field} (redirect {hop})")
+        target = policy.check(current, "video_url" if hop == 0 else f"video_url (redirect {hop})")
         where = redact(current)
         try:
             with pinned(target):

@@ -37,13 +37,13 @@ class S3Credentials:
     path_style: bool | None = None  # None: botocore decides (virtual-hosted where the name allows)
     policy: EgressPolicy | None = None  # a job's own endpoint: checked (and pinned) at every use
 
-    def targets(self, bucket: str) -> tuple[Target, ...]:
+    def targets(self, bucket: str | None) -> tuple[Target, ...]:
         """The checked hosts a request for `bucket` connects to: the endpoint, and the bucket's own host
         when it is addressed virtual-hosted. Checked now, so a long job does not use a stale answer."""
         if self.policy is None:
             return ()
         found = [self.policy.check(self.endpoint_url, "s3Config.endpointUrl")]
-        if self.path_style is False:
+        if self.path_style is False and bucket:
             parsed = urlparse(self.endpoint_url)
             found.append(self.policy.check(parsed._replace(netloc=f"{bucket}.{parsed.netloc}").geturl(),
                                            "the S3 bucket's host"))
