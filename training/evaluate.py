@@ -6,6 +6,8 @@ boxes are right when each lies mostly on a mark."""
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -104,4 +106,21 @@ def evaluate(model: torch.nn.Module, data: Path, split: str = "val", reading_at:
     return {"AP50": round(ap, 4), "threshold": round(threshold, 4),
             "precision": round(float(precision[k]), 4) if len(precision) else 0.0,
             "recall": round(float(recall[k]), 4) if len(recall) else 0.0, "true_boxes": truths,
-            "per_frame": [per_frame(results, t) for t in sorted({round(threshold, 4), reading_at or threshold})]}
+            "per_frame": [per_frame(results, t) for t in sorted({round(threshold, 4), round(reading_at or threshold, 4)})]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m training.evaluate WEIGHTS`: the card's validation figures for any weights file."""
+    from app.detection.text import load_watermark_model
+    from training.train import AUTO_READING
+
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=main.__doc__)
+    parser.add_argument("weights", type=Path)
+    parser.add_argument("--data", type=Path, default=Path(".cache/training/data"), help="the dataset `make train` built")
+    parser.add_argument("--reading-at", type=float, default=AUTO_READING, help="box score `auto` reads the map at")
+    args = parser.parse_args(argv)
+    print(json.dumps(evaluate(load_watermark_model(args.weights), args.data, reading_at=args.reading_at)))
+
+
+if __name__ == "__main__":
+    main()
