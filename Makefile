@@ -1,7 +1,7 @@
 # The two commands the README gives: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test bench train
+.PHONY: setup demo test bench train image image-test
 
 setup:
 	bash scripts/setup.sh
@@ -24,3 +24,11 @@ bench: setup
 # Rebuild the synthetic dataset and train the shipped watermark detector (models/), ~20 min on 2 cores.
 train: setup
 	$(PY) -m training
+
+# The worker image from the Dockerfile: docker buildx bake where a Docker engine runs, else podman
+# (installed when missing) on a debootstrap base of the same Debian release. Then checked from inside.
+image:
+	bash scripts/image.sh
+
+image-test: setup image
+	bash scripts/image_test.sh

@@ -97,6 +97,19 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
     upload_attempts: int = Field(default=4, ge=1)
 
+    # Splitting a long video across the endpoint's own workers (app/split): the endpoint to submit the
+    # parts to (RunPod sets RUNPOD_ENDPOINT_ID on its workers), an API key allowed to run jobs on it,
+    # and the automatic mode (off unless SPLIT_ABOVE_SECONDS is set).
+    runpod_endpoint_id: str | None = None
+    runpod_api_key: SecretStr | None = None
+    split_above_seconds: float = Field(default=0.0, ge=0)
+    split_part_seconds: float = Field(default=120.0, ge=2)
+    split_max_parts: int = Field(default=16, ge=2, le=256)
+    split_overlap_seconds: float = Field(default=3.0, ge=0)
+    split_timeout_seconds: float = Field(default=3300.0, gt=0)  # the parent's deadline: below the endpoint's execution timeout
+    split_part_timeout_seconds: float = Field(default=1800.0, gt=0)
+    split_poll_seconds: float = Field(default=2.0, gt=0)
+
     @field_validator("egress_allow_nets", mode="before")
     @classmethod
     def _split_nets(cls, value: object) -> object:

@@ -29,6 +29,36 @@ class S3Object(BaseModel):
     key: str = Field(min_length=1)
 
 
+class SplitRequest(BaseModel):
+    """`split`: clean this video as parts on the endpoint's own workers, then join them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parts: int | None = Field(default=None, ge=2, le=256)
+    seconds: float | None = Field(default=None, ge=2, description="part length; the part count follows")
+    timeout_seconds: float | None = Field(default=None, gt=0, description="the parent's deadline (SPLIT_TIMEOUT_SECONDS)")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> SplitRequest:
+        if (self.parts is None) == (self.seconds is None):
+            raise ValueError("give exactly one of parts or seconds")
+        return self
+
+
+class PartSpec(BaseModel):
+    """`part`: set by a split parent on its child jobs. The child cleans the whole segment it is given
+    (lead-in and lead-out from the neighbouring parts give detection and tracking their context) and
+    encodes only the frames [keep_first, keep_first + keep_frames), video only, at `fps`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=2)
+    keep_first: int = Field(ge=0)
+    keep_frames: int = Field(ge=1)
+    fps: str = Field(pattern=r"^\d+(/\d+)?$")
+
+
 class JobInput(BaseModel):
     """`job["input"]`: exactly one source, where the result goes, and the watermark options."""
 
@@ -48,6 +78,8 @@ class JobInput(BaseModel):
     return_base64: bool = False
     preview: bool = Field(default=False, description="also deliver a picture of a few frames with the masks outlined")
     s3Config: S3Config | None = None
+    split: SplitRequest | None = None
+    part: PartSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> JobInput:
@@ -61,6 +93,8 @@ class JobInput(BaseModel):
             )
         if self.output_url and not self.output_url.startswith(("http://", "https://")):
             raise ValueError("output_url must be an http(s) presigned PUT URL")
+        if self.split is not None and self.part is not None:
+            raise ValueError("a part of a split job is not split again: give split or part, not both")
         return self
 
 

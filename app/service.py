@@ -56,18 +56,21 @@ class WatermarkRemovalService:
             logger.info("No CUDA GPU detected: running on CPU")
 
     def clean(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
-              progress: Progress | None = None, preview: Path | None = None, info: VideoInfo | None = None) -> Report:
+              progress: Progress | None = None, preview: Path | None = None, info: VideoInfo | None = None,
+              keep: range | None = None) -> Report:
         """Clean `input_path` into `output_path`: a still image in its own format, a video as MP4 (with
         the preview picture at `preview` when given). `info` is the file's probe when the caller has
-        one already (each file is probed once). Raises a `WatermarkRemovalError` on bad input."""
+        one already (each file is probed once). `keep`: encode only these frames (a part of a split
+        job: every frame is still analysed, so the lead-in and lead-out give detection its context).
+        Raises a `WatermarkRemovalError` on bad input."""
         info = info or probe(input_path)
         options = options or ProcessOptions()
         if info.image_suffix is not None:
             return self._image(info, Path(output_path), options)
-        return self._video(info, Path(output_path), options, progress, preview)
+        return self._video(info, Path(output_path), options, progress, preview, keep)
 
     def _video(self, info: VideoInfo, output_path: Path, options: ProcessOptions, progress: Progress | None,
-               preview: Path | None) -> Report:
+               preview: Path | None, keep: range | None = None) -> Report:
         started = time.perf_counter()
         plan = make_plan(self.gpu, self.settings, options)
         logger.info("Input {}x{} @ {:.3f} fps, {} frames, {:.2f}s, codec {}, audio {}",
@@ -78,14 +81,14 @@ class WatermarkRemovalService:
         if encoder.name == "libx264" and preference != "libx264":
             fallbacks.append(f"encoder: {encoder.reason}")
         try:
-            report = self._run(info, output_path, options, plan, encoder, progress, preview)
+            report = self._run(info, output_path, options, plan, encoder, progress, preview, keep)
         except EncodeError as exc:
             if encoder.name != "h264_nvenc":
                 raise
             logger.warning("NVENC failed mid-encode ({}); encoding the whole video again with libx264", exc)
             fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
             encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
-            report = self._run(info, output_path, options, plan, encoder, progress, preview)
+            report = self._run(info, output_path, options, plan, encoder, progress, preview, keep)
         report.fallbacks = fallbacks + report.fallbacks
         report.output = probe(output_path)
         report.timings["total"] = round(time.perf_counter() - started, 3)
@@ -117,7 +120,7 @@ class WatermarkRemovalService:
         )
 
     def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, plan: BatchPlan, encoder: EncoderChoice,
-             progress: Progress | None, preview: Path | None) -> Report:
+             progress: Progress | None, preview: Path | None, keep: range | None = None) -> Report:
         s = self.settings
         detector = choose_detector(s, options, info, plan)
         inpainter = choose_inpainter(s, options, info, plan)
@@ -147,7 +150,7 @@ class WatermarkRemovalService:
         sheet = PreviewSheet(info.frames) if preview is not None else None
         pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
                          use_tracking=not options.regions and not detector.backend.tracked,
-                         sheet=sheet)
+                         sheet=sheet, keep=keep)
         try:
             segment: list[np.ndarray] = []
             for frame in reader:
@@ -183,12 +186,13 @@ class _Loop:
 
     def __init__(self, detector: Choice, inpainter: Choice, tracker: StreamingTracker, encode: Consumer,
                  timer: StageTimer, report: Report, inpaint_batch: int, total: int, progress: Progress | None,
-                 use_tracking: bool, sheet: PreviewSheet | None = None) -> None:
+                 use_tracking: bool, sheet: PreviewSheet | None = None, keep: range | None = None) -> None:
         self.detector, self.inpainter, self.tracker = detector.backend, inpainter.backend, tracker
         self.encode, self.timer, self.report = encode, timer, report
         self.inpaint_batch, self.total, self.progress = inpaint_batch, total, progress
         self.use_tracking = use_tracking
         self.sheet = sheet
+        self.keep = keep
         self.pending: deque[np.ndarray] = deque()
 
     def segment(self, frames: list[np.ndarray], final: bool = False) -> None:
@@ -216,9 +220,12 @@ class _Loop:
         for original, frame, frame_dets in zip(frames, cleaned, dets, strict=True):
             if self.sheet is not None and self.sheet.wants(self.report.frames_processed):
                 self.sheet.add(self.report.frames_processed, original, frame_dets, frame)
-            boxes = [tuple(int(v) for v in d.box) for d in frame_dets]
-            self.report.frames.append(FrameBoxes(index=self.report.frames_processed, boxes=boxes))
+            index = self.report.frames_processed
             self.report.frames_processed += 1
+            if self.keep is not None and index not in self.keep:
+                continue
+            boxes = [tuple(int(v) for v in d.box) for d in frame_dets]
+            self.report.frames.append(FrameBoxes(index=index, boxes=boxes))
             self.report.watermark_frames += bool(boxes)
             self.encode.put(frame)
         if self.progress is not None:

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from app.errors import InputError, WatermarkRemovalError
 from app.gpu import make_plan
 from app.job import JobInput, describe_validation_error
 from app.jobio import fetch, output_name, plan_destination
-from app.media.probe import probe
+from app.media.probe import VideoInfo, probe
 from app.report import Report
 from app.service import WatermarkRemovalService, result_suffix
+from app.split.parent import clean_in_parts, part_count, ready as split_ready
 from app.storage.deliver import deliver, deliver_preview
 
 ProgressSink = Callable[[dict, dict], None]
@@ -100,6 +102,8 @@ class Worker:
             raw["s3Config"] = job["s3Config"]
         request = JobInput.model_validate(raw)
         destination = plan_destination(request, self.settings)
+        if request.split is not None:
+            split_ready(request, self.settings)  # refused before any download
         self._report_progress(job, "downloading", 0)
         source = fetch(request, workdir, self.settings)
         info = probe(source)
@@ -108,7 +112,35 @@ class Worker:
         is_image = info.image_suffix is not None
         suffix = result_suffix(info, request.watermark_config.force_format)
         result = workdir / f"out{suffix}"
-        preview = workdir / "preview.jpg" if request.preview and not is_image else None
+        parts = part_count(request, info, self.settings)
+        preview = workdir / "preview.jpg" if request.preview and not is_image and parts == 1 else None
+        if parts > 1:
+            summary = clean_in_parts(request, job_id, info, result, workdir, self.settings, parts,
+                                     lambda stage, percent: self._report_progress(job, stage, percent))
+            if request.preview:
+                summary["notes"].append("preview: not made for a split job (each part is cleaned by another worker)")
+        else:
+            report = self._clean(job, request, source, info, result, preview)
+            summary = self._summary(report, result)
+        self._report_progress(job, "uploading", 100)
+        name = output_name(request, job_id, suffix)
+        location = deliver(destination, result, name, self.settings)
+        answer = {**location, "filename": name, **summary, "status": "success",
+                  "result": {"filename": name, **({"result_url": location["video_url"]} if destination.kind == "s3" else {})}}
+        if preview is not None:
+            answer.update(deliver_preview(destination, preview, f"{Path(name).stem}-preview.jpg", self.settings))
+        answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)
+        logger.info("Job {} done: {} frames, {} with a watermark, {:.1f}s", job_id, summary["frames"],
+                    summary["watermark_frames"], answer["timings"]["job_total"])
+        return answer
+
+    def _clean(self, job: dict[str, Any], request: JobInput, source: Path, info: VideoInfo, result: Path,
+               preview: Path | None) -> Report:
+        """This worker cleans the video itself: the whole of it, or the part a split parent sent."""
+        keep = None
+        if (part := request.part) is not None:
+            keep = range(part.keep_first, part.keep_first + part.keep_frames)
+            info = info.model_copy(update={"fps": float(Fraction(part.fps)), "fps_rational": part.fps})
         self._report_progress(job, "processing", 0)
         step = max(1, info.frames // 10)
         marks = {"next": step}
@@ -118,18 +150,11 @@ class Worker:
                 marks["next"] = done + step
                 self._report_progress(job, "processing", round(100 * done / max(1, total)))
 
-        report = self.service.clean(source, result, request.watermark_config, on_frames, preview, info)
-        self._report_progress(job, "uploading", 100)
-        name = output_name(request, job_id, suffix)
-        location = deliver(destination, result, name, self.settings)
-        answer = {**location, **self._summary(report, result, name), "status": "success",
-                  "result": {"filename": name, **({"result_url": location["video_url"]} if destination.kind == "s3" else {})}}
-        if preview is not None:
-            answer.update(deliver_preview(destination, preview, f"{Path(name).stem}-preview.jpg", self.settings))
-        answer["timings"]["job_total"] = round(time.perf_counter() - started, 3)
-        logger.info("Job {} done: {} frames, {} with a watermark, {:.1f}s", job_id, report.frames_processed,
-                    report.watermark_frames, answer["timings"]["job_total"])
-        return answer
+        report = self.service.clean(source, result, request.watermark_config, on_frames, preview, info, keep)
+        if keep is not None and report.output is not None and report.output.frames != len(keep):
+            raise WatermarkRemovalError(f"part {request.part.index + 1}: {report.output.frames} frames encoded, "
+                                        f"{len(keep)} expected (the part's file has {report.frames_processed})")
+        return report
 
     def _check_limits(self, width: int, height: int, duration_s: float) -> None:
         s = self.settings
@@ -145,10 +170,10 @@ class Worker:
             raise WatermarkRemovalError(f"not enough disk space: {free // 1024**2} MiB free, about {need // 1024**2} MiB needed")
 
     @staticmethod
-    def _summary(report: Report, result: Path, name: str) -> dict[str, Any]:
+    def _summary(report: Report, result: Path) -> dict[str, Any]:
         out = report.output or report.input
         return {
-            "filename": name, "size_bytes": result.stat().st_size, "width": out.width, "height": out.height,
+            "size_bytes": result.stat().st_size, "width": out.width, "height": out.height,
             "fps": round(out.fps, 3), "frames": out.frames, "duration_s": round(out.duration_s, 3),
             "device": report.device, "detector": report.detector, "inpainter": report.inpainter, "encoder": report.encoder,
             "multiscale": report.multiscale, "fallbacks": report.fallbacks, "notes": report.notes,

@@ -105,8 +105,9 @@ def clip_frames(name: str, limit: int | None = None) -> Iterator[np.ndarray]:
 
 
 def write_clip(frames: Iterable[np.ndarray], path: Path, fps: float, audio: bool = True, crf: int = 12,
-               lossless: bool = False) -> None:
-    """Encode frames (libx264 on one thread, deterministic; or FFV1, lossless and any size) with an optional tone."""
+               lossless: bool = False, keyint: int | None = None) -> None:
+    """Encode frames (libx264 on one thread, deterministic; or FFV1, lossless and any size) with an optional
+    tone; `keyint`: a keyframe every that many frames (x264's default is 250)."""
     frames = iter(frames)
     first = next(frames)
     h, w = first.shape[:2]
@@ -119,7 +120,7 @@ def write_clip(frames: Iterable[np.ndarray], path: Path, fps: float, audio: bool
         args += ["-c:v", "ffv1", "-pix_fmt", "bgr0", str(path)]
     else:
         args += ["-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p", "-threads", "1",
-                 "-bitexact", str(path)]
+                 "-bitexact", *(["-g", str(keyint)] if keyint else []), str(path)]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE)
     assert proc.stdin is not None
     proc.stdin.write(first.tobytes())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -163,3 +164,124 @@ def runpod_api(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+class RunpodQueue:
+    """RunPod's queue API for one endpoint (`POST /<id>/run`, `GET /<id>/status/<job>`,
+    `POST /<id>/cancel/<job>`), serving each job on one worker: RunPod's local API of a second
+    `handler.py` (`/runsync`), one job at a time, in submission order. The local API has no queue of
+    its own (its /status runs the job inside the request), so this stands where RunPod's queue does.
+
+    `faults` maps a part index (a split child's `part.index`) to how many of its attempts fail at
+    once, as a lost worker would; a job cancelled while running ends CANCELLED when its worker is done.
+    """
+
+    def __init__(self, worker_url: str, endpoint_id: str, api_key: str, faults: dict[int, int] | None = None) -> None:
+        self.worker_url, self.endpoint_id, self.api_key = worker_url, endpoint_id, api_key
+        self.faults = dict(faults or {})
+        self.jobs: dict[str, dict] = {}
+        self.order: list[str] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Condition(self.lock)
+
+    def submit(self, body: dict) -> dict:
+        with self.lock:
+            job_id = f"job-{len(self.order) + 1}"
+            part = (body.get("input") or {}).get("part") or {}
+            record = {"id": job_id, "status": "IN_QUEUE", "input": body.get("input"), "policy": body.get("policy"),
+                      "part": part.get("index")}
+            if self.faults.get(part.get("index"), 0) > 0:
+                self.faults[part["index"]] -= 1
+                record.update(status="FAILED", error="injected fault: the worker running this job was lost")
+            self.jobs[job_id] = record
+            self.order.append(job_id)
+            self.ready.notify_all()
+            return {"id": job_id, "status": record["status"]}
+
+    def status(self, job_id: str) -> dict | None:
+        with self.lock:
+            record = self.jobs.get(job_id)
+            return None if record is None else {k: v for k, v in record.items() if k in ("id", "status", "output", "error")}
+
+    def cancel(self, job_id: str) -> dict | None:
+        with self.lock:
+            record = self.jobs.get(job_id)
+            if record is None:
+                return None
+            if record["status"] == "IN_QUEUE":
+                record["status"] = "CANCELLED"
+            elif record["status"] == "IN_PROGRESS":
+                record["cancel"] = True
+            return {"id": job_id, "status": record["status"]}
+
+    def work(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self.lock:
+                queued = [j for j in self.order if self.jobs[j]["status"] == "IN_QUEUE"]
+                if not queued:
+                    self.ready.wait(timeout=0.2)
+                    continue
+                record = self.jobs[queued[0]]
+                record["status"] = "IN_PROGRESS"
+            try:
+                answer = requests.post(f"{self.worker_url}/runsync", json={"input": record["input"]}, timeout=900).json()
+            except requests.RequestException as exc:
+                answer = {"status": "FAILED", "error": f"worker unreachable: {type(exc).__name__}"}
+            with self.lock:
+                if record.pop("cancel", False):
+                    record["status"] = "CANCELLED"
+                else:
+                    record.update({k: v for k, v in answer.items() if k in ("status", "output", "error")})
+
+
+@contextmanager
+def runpod_queue(worker_url: str, endpoint_id: str, api_key: str,
+                 faults: dict[int, int] | None = None) -> Iterator[tuple[str, RunpodQueue]]:
+    """A `RunpodQueue` on a free port; yields (base URL for `RUNPOD_ENDPOINT_BASE_URL`, the queue)."""
+    queue = RunpodQueue(worker_url, endpoint_id, api_key, faults)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def _answer(self, code: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _route(self, method: str) -> None:
+            if self.headers.get("Authorization") != f"Bearer {queue.api_key}":
+                return self._answer(401, {"error": "unauthorized"})
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            parts = self.path.strip("/").split("/")
+            if len(parts) < 2 or parts[0] != queue.endpoint_id:
+                return self._answer(404, {"error": "no such endpoint"})
+            if method == "POST" and parts[1:] == ["run"]:
+                return self._answer(200, queue.submit(body))
+            if len(parts) == 3 and (method, parts[1]) in (("GET", "status"), ("POST", "cancel")):
+                found = queue.status(parts[2]) if parts[1] == "status" else queue.cancel(parts[2])
+                return self._answer(200, found) if found else self._answer(404, {"error": "no such job"})
+            return self._answer(404, {"error": "no such route"})
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self._route("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._route("POST")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    stop = threading.Event()
+    threads = [threading.Thread(target=server.serve_forever, daemon=True),
+               threading.Thread(target=queue.work, args=(stop,), daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", queue
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()

@@ -32,7 +32,8 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_shell_scripts_pass_shellcheck() -> None:
-    scripts = ["scripts/setup.sh", "scripts/ffmpeg_stage.sh", "rebuild_and_push.sh", ".ci/run"]
+    scripts = ["scripts/setup.sh", "scripts/ffmpeg_stage.sh", "scripts/image.sh", "scripts/image_test.sh",
+               "docker/ffmpeg.sh", "rebuild_and_push.sh", ".ci/run"]
     done = subprocess.run([str(BIN / "shellcheck"), *scripts], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -57,17 +58,30 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 def test_image_and_hub_ask_for_the_cuda_that_torch_is_built_for() -> None:
-    """torch built for CUDA 13 on a host whose driver knows only CUDA 12 quietly runs on the CPU."""
+    """torch built for CUDA 13 on a host whose driver knows only CUDA 12 quietly runs on the CPU: the
+    image asks the NVIDIA runtime for a driver of torch's CUDA, and for the video capability (NVENC)."""
     import torch
 
     wanted = version_tuple(torch.version.cuda)
-    base = re.search(r"^ARG CUDA_VERSION=(\S+)$", DOCKERFILE, re.M)
-    assert base is not None and version_tuple(base.group(1))[:2] == wanted
-    assert re.search(r"^FROM nvidia/cuda:\$\{CUDA_VERSION\}-base-ubuntu\$\{UBUNTU_VERSION\} AS runtime$", DOCKERFILE, re.M)
+    required = re.search(r"NVIDIA_REQUIRE_CUDA=cuda>=(\S+)", DOCKERFILE)
+    assert required is not None and version_tuple(required.group(1))[:2] == wanted[:2]
+    capabilities = re.search(r"NVIDIA_DRIVER_CAPABILITIES=(\S+)", DOCKERFILE)
+    assert capabilities is not None and {"compute", "utility", "video"} <= set(capabilities.group(1).split(","))
     hub = json.loads((ROOT / ".runpod" / "hub.json").read_text())["config"]
     tests = json.loads((ROOT / ".runpod" / "tests.json").read_text())["config"]
     assert hub["allowedCudaVersions"] == tests["allowedCudaVersions"]
     assert hub["allowedCudaVersions"] and all(version_tuple(v) >= wanted for v in hub["allowedCudaVersions"])
+
+
+def test_every_stage_starts_from_the_one_base_the_bake_file_leaves_at_its_default() -> None:
+    """`make image` here swaps only BASE_IMAGE (for a debootstrap rootfs of the same release); the
+    release build (bake) must build the very same stages from the default base."""
+    froms = re.findall(r"^FROM (\S+) AS \S+$", DOCKERFILE, re.M)
+    assert froms and set(froms) == {"${BASE_IMAGE}"}
+    default = re.search(r"^ARG BASE_IMAGE=debian:([a-z]+)-slim$", DOCKERFILE, re.M)
+    assert default is not None
+    assert "BASE_IMAGE" not in BAKE
+    assert 'dockerfile = "Dockerfile"' in BAKE
 
 
 def test_dockerfile_installs_exactly_requirements_txt() -> None:

@@ -25,10 +25,18 @@ NVENC_ARGS = [
     "-multipass", "fullres", "-spatial-aq", "1", "-temporal-aq", "1",
 ]
 X264_ARGS = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film"]
-COMMON_ARGS = ["-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+FASTSTART = ["-movflags", "+faststart"]
+COMMON_ARGS = ["-pix_fmt", "yuv420p", *FASTSTART]
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 # The containers a video result can be written in, by the output's suffix (anything else: MP4).
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
+
+
+def audio_args(source: VideoInfo) -> list[str]:
+    """How the source's audio goes into the result: copied when MP4 can carry it, else AAC; none without audio."""
+    if not source.has_audio:
+        return []
+    return ["-c:a", "copy"] if source.audio_codec in MP4_AUDIO_CODECS else ["-c:a", "aac", "-b:a", "192k"]
 
 
 @dataclass(frozen=True)
@@ -85,27 +93,20 @@ class VideoWriter:
         self.width, self.height = source.width, source.height
         self.out_width, self.out_height = even(self.width), even(self.height)
         self.frames_written = 0
-        self.audio_mode = self._audio_mode()
         codec_args = NVENC_ARGS if encoder.name == "h264_nvenc" else X264_ARGS
         args = [
             "ffmpeg", "-nostdin", "-y", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.out_width}x{self.out_height}",
             "-r", source.fps_rational, "-i", "pipe:0",
         ]
-        if self.audio_mode != "none":
-            args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?"]
-            args += ["-c:a", "copy"] if self.audio_mode == "copy" else ["-c:a", "aac", "-b:a", "192k"]
+        if audio := audio_args(source):
+            args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?", *audio]
         else:
             args += ["-map", "0:v:0"]
         args += ["-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
                  str(self.output)]
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
-
-    def _audio_mode(self) -> str:
-        if not self.source.has_audio:
-            return "none"
-        return "copy" if self.source.audio_codec in MP4_AUDIO_CODECS else "aac"
 
     def write(self, frame: np.ndarray) -> None:
         """Send one (H, W, 3) RGB frame; odd sizes are padded by repeating the last row/column."""

@@ -13,6 +13,7 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from loguru import logger
 from pydantic import SecretStr
 
 from app.config import Settings
@@ -121,3 +122,20 @@ def upload(creds: S3Credentials, path: Path, key: str, content_type: str, expiry
         return s3.generate_presigned_url("get_object", Params={"Bucket": creds.bucket, "Key": key}, ExpiresIn=expiry)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
         raise UploadError(_explain(exc, f"S3 upload to s3://{creds.bucket}/{key} failed")) from exc
+
+
+def delete_prefix(creds: S3Credentials, bucket: str, prefix: str, attempts: int) -> int:
+    """Delete every object under `prefix` (a split job's intermediate parts); return how many. Failures
+    are logged, not raised: the job's own outcome is what the caller is told."""
+    removed = 0
+    try:
+        s3 = client(creds, attempts)
+        with pinned(*creds.targets(bucket)):
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                    removed += len(keys)
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("{}", _explain(exc, f"S3 cleanup of s3://{bucket}/{prefix}"))
+    return removed

@@ -1,0 +1,104 @@
+"""The split's ffmpeg work, all stream copy: find the keyframes, cut the source into the parts'
+segments, join the cleaned parts and put the source's audio back over the whole video."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from app.errors import EncodeError, InputError
+from app.media.process import INPUT_FENCE
+from app.media.probe import PROBE_TIMEOUT_S, VideoInfo
+from app.media.writer import COMMON_ARGS, FASTSTART, MUXERS, X264_ARGS, audio_args
+from app.split.plan import Part, cut_points
+
+FFMPEG_TIMEOUT_S = 1800
+
+
+def _run(args: list[str], what: str, timeout: float = FFMPEG_TIMEOUT_S) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise EncodeError(f"{what}: ffmpeg took over {timeout:.0f}s") from exc
+    if done.returncode != 0:
+        raise EncodeError(f"{what} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def cut_frames(path: Path) -> tuple[int, list[int]]:
+    """The video's frame count and the frames a stream copy can start at: keyframes that open a
+    closed GOP (no frame after them in decode order is shown before them), numbered in display order."""
+    out = _run(["ffprobe", "-v", "error", *INPUT_FENCE, "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
+                "-of", "csv=p=0", str(path)], "reading the keyframes", PROBE_TIMEOUT_S * 5)
+    pts: list[int] = []
+    keys: list[int] = []
+    for line in out.splitlines():
+        value, _, flags = line.partition(",")
+        if not value.lstrip("-").isdigit():
+            raise InputError("cannot split this video: its packets have no timestamps")
+        if "K" in flags:
+            keys.append(len(pts))
+        pts.append(int(value))
+    suffix_min = pts[:]
+    for i in range(len(pts) - 2, -1, -1):
+        suffix_min[i] = min(pts[i], suffix_min[i + 1])
+    clean, seen_max = [], None
+    key_set = set(keys)
+    for i, value in enumerate(pts):
+        if i in key_set and (seen_max is None or seen_max < value) and suffix_min[i] == value:
+            clean.append(i)
+        seen_max = value if seen_max is None else max(seen_max, value)
+    return len(pts), clean
+
+
+def count_frames(path: Path) -> int:
+    out = _run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+                "stream=nb_read_packets", "-of", "csv=p=0", str(path)], "counting frames", PROBE_TIMEOUT_S)
+    return int(out.strip().splitlines()[0])
+
+
+def _concat(pieces: list[Path], workdir: Path, name: str) -> Path:
+    listing = workdir / f"{name}.txt"
+    listing.write_text("".join(f"file '{piece.resolve()}'\n" for piece in pieces))
+    return listing
+
+
+def cut(source: Path, parts: list[Part], workdir: Path) -> list[Path]:
+    """Each part's segment as its own file (video only, stream copy, Matroska so any codec fits).
+    The source is cut once at every segment boundary; a segment is a run of those pieces."""
+    points = cut_points(parts)
+    pieces_dir = workdir / "pieces"
+    pieces_dir.mkdir(parents=True)
+    _run(["ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", str(source), "-map", "0:v:0", "-c", "copy",
+          "-f", "segment", "-segment_format", "matroska", "-segment_frames", ",".join(map(str, points)),
+          "-reset_timestamps", "1", str(pieces_dir / "piece%05d.mkv")], "cutting the video into parts")
+    pieces = sorted(pieces_dir.glob("piece*.mkv"))
+    starts = [0, *points]
+    if len(pieces) != len(starts):
+        raise InputError(f"cannot split this video: cutting gave {len(pieces)} pieces, {len(starts)} expected")
+    files = []
+    for part in parts:
+        run = pieces[starts.index(part.first): starts.index(part.end) if part.end in starts else len(pieces)]
+        target = workdir / f"part-{part.index:03d}.mkv"
+        _run(["ffmpeg", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0", "-i",
+              str(_concat(run, workdir, target.stem)), "-c", "copy", str(target)], f"making part {part.index + 1}")
+        if (got := count_frames(target)) != part.frames:
+            raise InputError(f"cannot split this video: part {part.index + 1} has {got} frames where "
+                             f"{part.frames} were cut (its GOPs may be open)")
+        files.append(target)
+    return files
+
+
+def join(cleaned: list[Path], source: VideoInfo, output: Path, workdir: Path, reencode: bool = False) -> None:
+    """The cleaned parts one after the other (stream copy), with the source's audio over the whole.
+    `reencode`: the parts came from different encoders (their H.264 headers differ, so they cannot
+    share one stream): encoded once more with libx264."""
+    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i",
+            str(_concat(cleaned, workdir, "joined"))]
+    audio = audio_args(source)
+    if audio:
+        args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?", *audio]
+    else:
+        args += ["-map", "0:v:0"]
+    args += [*([*X264_ARGS, *COMMON_ARGS] if reencode else ["-c:v", "copy", *FASTSTART]), "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)]
+    _run(args, "joining the cleaned parts")
