@@ -52,4 +52,5 @@ COPY --from=weights /models /models
 COPY app ./app
 COPY models ./models
 COPY handler.py ./
+COPY test_input.json ./
 CMD ["python", "-u", "handler.py"]

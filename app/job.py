@@ -47,16 +47,20 @@ class SplitRequest(BaseModel):
 
 class PartSpec(BaseModel):
     """`part`: set by a split parent on its child jobs. The child cleans the whole segment it is given
-    (lead-in and lead-out from the neighbouring parts give detection and tracking their context) and
-    encodes only the frames [keep_first, keep_first + keep_frames), video only, at `fps`."""
+    (lead-in and lead-out from the neighbouring parts give tracking and restoration their context) with
+    the parent's detection decision over the whole video, and encodes only the frames
+    [keep_first, keep_first + keep_frames), video only, at `fps`."""
 
     model_config = ConfigDict(extra="forbid")
 
     index: int = Field(ge=0)
     count: int = Field(ge=2)
+    first_frame: int = Field(ge=0, description="the video's frame number of the part's first frame")
     keep_first: int = Field(ge=0)
     keep_frames: int = Field(ge=1)
     fps: str = Field(pattern=r"^\d+(/\d+)?$")
+    analysis_key: str | None = Field(default=None, description="the whole video's detection decision, in the "
+                                     "part's bucket (none: the part is analysed alone)")
 
 
 class JobInput(BaseModel):

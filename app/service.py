@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -44,6 +45,19 @@ def result_suffix(info: VideoInfo, force_format: str | None) -> str:
     return formats[force_format] if force_format else info.output_suffix
 
 
+@dataclass(frozen=True)
+class VideoPart:
+    """A file that is one part of a longer video (a split job's child): every frame is cleaned, so the
+    lead-in and lead-out from the neighbouring parts give tracking and restoration their context, but
+    only the frames in `keep` are encoded. `analysis`: the whole video's detection decision (saved by
+    `analyse`), used instead of analysing the part alone; the part's first frame is the video's
+    `first_frame`."""
+
+    keep: range
+    first_frame: int
+    analysis: Path | None = None
+
+
 class WatermarkRemovalService:
     """Removes watermarks from one video at a time; backends are chosen per job."""
 
@@ -57,20 +71,19 @@ class WatermarkRemovalService:
 
     def clean(self, input_path: str | Path, output_path: str | Path, options: ProcessOptions | None = None,
               progress: Progress | None = None, preview: Path | None = None, info: VideoInfo | None = None,
-              keep: range | None = None) -> Report:
+              part: VideoPart | None = None) -> Report:
         """Clean `input_path` into `output_path`: a still image in its own format, a video as MP4 (with
         the preview picture at `preview` when given). `info` is the file's probe when the caller has
-        one already (each file is probed once). `keep`: encode only these frames (a part of a split
-        job: every frame is still analysed, so the lead-in and lead-out give detection its context).
-        Raises a `WatermarkRemovalError` on bad input."""
+        one already (each file is probed once). `part`: this file is a part of a longer video (a split
+        job's child). Raises a `WatermarkRemovalError` on bad input."""
         info = info or probe(input_path)
         options = options or ProcessOptions()
         if info.image_suffix is not None:
             return self._image(info, Path(output_path), options)
-        return self._video(info, Path(output_path), options, progress, preview, keep)
+        return self._video(info, Path(output_path), options, progress, preview, part)
 
     def _video(self, info: VideoInfo, output_path: Path, options: ProcessOptions, progress: Progress | None,
-               preview: Path | None, keep: range | None = None) -> Report:
+               preview: Path | None, part: VideoPart | None = None) -> Report:
         started = time.perf_counter()
         plan = make_plan(self.gpu, self.settings, options)
         logger.info("Input {}x{} @ {:.3f} fps, {} frames, {:.2f}s, codec {}, audio {}",
@@ -81,20 +94,29 @@ class WatermarkRemovalService:
         if encoder.name == "libx264" and preference != "libx264":
             fallbacks.append(f"encoder: {encoder.reason}")
         try:
-            report = self._run(info, output_path, options, plan, encoder, progress, preview, keep)
+            report = self._run(info, output_path, options, plan, encoder, progress, preview, part)
         except EncodeError as exc:
             if encoder.name != "h264_nvenc":
                 raise
             logger.warning("NVENC failed mid-encode ({}); encoding the whole video again with libx264", exc)
             fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
             encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
-            report = self._run(info, output_path, options, plan, encoder, progress, preview, keep)
+            report = self._run(info, output_path, options, plan, encoder, progress, preview, part)
         report.fallbacks = fallbacks + report.fallbacks
         report.output = probe(output_path)
         report.timings["total"] = round(time.perf_counter() - started, 3)
         logger.info("Done: {} frames, {} with a watermark, timings {}", report.frames_processed,
                     report.watermark_frames, report.timings)
         return report
+
+    def analyse(self, info: VideoInfo, options: ProcessOptions, path: Path) -> Choice | None:
+        """Run the detector's pass over the whole video and save its decision at `path`, for the parts
+        of a split job; None when there is no such decision (given regions, a per-frame detector)."""
+        if options.regions:
+            return None
+        detector = choose_detector(self.settings, options, info, make_plan(self.gpu, self.settings, options))
+        detector.backend.analyse(info)
+        return detector if detector.backend.save_analysis(path) else None
 
     def _image(self, info: VideoInfo, output_path: Path, options: ProcessOptions) -> Report:
         """A still image through the same detector and inpainter, written in the format of `output_path`."""
@@ -120,7 +142,7 @@ class WatermarkRemovalService:
         )
 
     def _run(self, info: VideoInfo, output: Path, options: ProcessOptions, plan: BatchPlan, encoder: EncoderChoice,
-             progress: Progress | None, preview: Path | None, keep: range | None = None) -> Report:
+             progress: Progress | None, preview: Path | None, part: VideoPart | None = None) -> Report:
         s = self.settings
         detector = choose_detector(s, options, info, plan)
         inpainter = choose_inpainter(s, options, info, plan)
@@ -142,7 +164,10 @@ class WatermarkRemovalService:
         tracker = StreamingTracker(info.width, info.height, params)
         timer = StageTimer()
         with timer.measure("analyse"):
-            detector.backend.analyse(info)
+            if part is not None and part.analysis is not None:
+                detector.backend.load_analysis(part.analysis, part.first_frame)
+            else:
+                detector.backend.analyse(info)
             inpainter.backend.expect(detector.backend.places)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
@@ -150,7 +175,7 @@ class WatermarkRemovalService:
         sheet = PreviewSheet(info.frames) if preview is not None else None
         pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
                          use_tracking=not options.regions and not detector.backend.tracked,
-                         sheet=sheet, keep=keep)
+                         sheet=sheet, keep=part.keep if part is not None else None)
         try:
             segment: list[np.ndarray] = []
             for frame in reader:

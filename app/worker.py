@@ -23,10 +23,11 @@ from app.config import ProcessOptions, Settings, get_settings
 from app.errors import InputError, WatermarkRemovalError
 from app.gpu import make_plan
 from app.job import JobInput, describe_validation_error
-from app.jobio import fetch, output_name, plan_destination
+from app.jobio import credentials, fetch, output_name, plan_destination
+from app.storage.fetch import from_s3
 from app.media.probe import VideoInfo, probe
 from app.report import Report
-from app.service import WatermarkRemovalService, result_suffix
+from app.service import VideoPart, WatermarkRemovalService, result_suffix
 from app.split.parent import clean_in_parts, part_count, ready as split_ready
 from app.storage.deliver import deliver, deliver_preview
 
@@ -115,12 +116,12 @@ class Worker:
         parts = part_count(request, info, self.settings)
         preview = workdir / "preview.jpg" if request.preview and not is_image and parts == 1 else None
         if parts > 1:
-            summary = clean_in_parts(request, job_id, info, result, workdir, self.settings, parts,
+            summary = clean_in_parts(self.service, request, job_id, info, result, workdir, parts,
                                      lambda stage, percent: self._report_progress(job, stage, percent))
             if request.preview:
                 summary["notes"].append("preview: not made for a split job (each part is cleaned by another worker)")
         else:
-            report = self._clean(job, request, source, info, result, preview)
+            report = self._clean(job, request, source, info, result, preview, workdir)
             summary = self._summary(report, result)
         self._report_progress(job, "uploading", 100)
         name = output_name(request, job_id, suffix)
@@ -135,11 +136,15 @@ class Worker:
         return answer
 
     def _clean(self, job: dict[str, Any], request: JobInput, source: Path, info: VideoInfo, result: Path,
-               preview: Path | None) -> Report:
+               preview: Path | None, workdir: Path) -> Report:
         """This worker cleans the video itself: the whole of it, or the part a split parent sent."""
-        keep = None
+        video_part = None
         if (part := request.part) is not None:
-            keep = range(part.keep_first, part.keep_first + part.keep_frames)
+            analysis = None
+            if part.analysis_key and request.s3 is not None:
+                analysis = from_s3(credentials(request, self.settings), request.s3.bucket, part.analysis_key,
+                                   workdir / "analysis.npz", self.settings)
+            video_part = VideoPart(range(part.keep_first, part.keep_first + part.keep_frames), part.first_frame, analysis)
             info = info.model_copy(update={"fps": float(Fraction(part.fps)), "fps_rational": part.fps})
         self._report_progress(job, "processing", 0)
         step = max(1, info.frames // 10)
@@ -150,10 +155,10 @@ class Worker:
                 marks["next"] = done + step
                 self._report_progress(job, "processing", round(100 * done / max(1, total)))
 
-        report = self.service.clean(source, result, request.watermark_config, on_frames, preview, info, keep)
-        if keep is not None and report.output is not None and report.output.frames != len(keep):
-            raise WatermarkRemovalError(f"part {request.part.index + 1}: {report.output.frames} frames encoded, "
-                                        f"{len(keep)} expected (the part's file has {report.frames_processed})")
+        report = self.service.clean(source, result, request.watermark_config, on_frames, preview, info, video_part)
+        if video_part is not None and report.output is not None and report.output.frames != len(video_part.keep):
+            raise WatermarkRemovalError(f"part {part.index + 1}: {report.output.frames} frames encoded, "
+                                        f"{len(video_part.keep)} expected (the part's file has {report.frames_processed})")
         return report
 
     def _check_limits(self, width: int, height: int, duration_s: float) -> None:

@@ -19,8 +19,10 @@ to the frame.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,6 +30,7 @@ from loguru import logger
 
 from app.detection.static import fill_holes
 from app.detection.types import Box, Detection, Detector, iou
+from app.errors import InputError
 from app.media.probe import VideoInfo
 from app.media.reader import read_samples
 
@@ -223,6 +226,36 @@ class EvidenceDetector(Detector):
             self.source_fallbacks += source.fallbacks
             self.multiscale |= source.multiscale
         self._decide(info.duration_s)
+
+    def save_analysis(self, path: Path) -> bool:
+        """The decided marks (boxes, masks, edge pictures, the samples they were seen at) as an npz: arrays
+        and a JSON header, loaded without pickle."""
+        arrays: dict[str, np.ndarray] = {}
+        marks = []
+        for i, mark in enumerate(self.marks):
+            arrays[f"mask{i}"], arrays[f"template{i}"] = mark.mask, mark.template
+            if mark.background is not None:
+                arrays[f"background{i}"] = mark.background
+            marks.append({"box": list(mark.box), "analysis_box": list(mark.analysis_box), "hits": sorted(mark.hits),
+                          "evidence": mark.evidence, "background": mark.background is not None})
+        header = {"size": [self.width, self.height], "every": self.every, "samples": self.samples, "marks": marks,
+                  "notes": self.notes, "fallbacks": self.source_fallbacks, "multiscale": self.multiscale}
+        with path.open("wb") as out:
+            np.savez_compressed(out, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+        return True
+
+    def load_analysis(self, path: Path, first_frame: int) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(bytes(data["header"]).decode())
+            if header["size"] != [self.width, self.height]:
+                raise InputError(f"the analysis is for {header['size']}, this part is {self.width}x{self.height}")
+            self.marks = [Mark(tuple(m["box"]), data[f"mask{i}"], tuple(m["analysis_box"]), data[f"template{i}"],
+                               set(m["hits"]), m["evidence"], data[f"background{i}"] if m["background"] else None)
+                          for i, m in enumerate(header["marks"])]
+        self.every, self.samples = int(header["every"]), int(header["samples"])
+        self.notes, self.source_fallbacks = list(header["notes"]), list(header["fallbacks"])
+        self.multiscale = bool(header["multiscale"])
+        self.frames_seen = first_frame
 
     def _propose(self, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
         if not batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -73,6 +74,16 @@ class Detector:
 
     def analyse(self, info: object) -> None:
         """A pass over the whole video before streaming; none by default."""
+
+    def save_analysis(self, path: Path) -> bool:
+        """Write what `analyse` decided, for the parts of a split video to share one decision over the
+        whole video; False when there is nothing to share (a per-frame detector: each part detects alone)."""
+        return False
+
+    def load_analysis(self, path: Path, first_frame: int) -> None:
+        """Take a whole video's `save_analysis` instead of analysing, for a part that starts at the
+        video's frame `first_frame`."""
+        raise NotImplementedError(f"{self.name} has no analysis to load")
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
         raise NotImplementedError

@@ -4,6 +4,7 @@ segments, join the cleaned parts and put the source's audio back over the whole 
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 from app.errors import EncodeError, InputError
@@ -57,13 +58,16 @@ def count_frames(path: Path) -> int:
     return int(out.strip().splitlines()[0])
 
 
-def _concat(pieces: list[Path], workdir: Path, name: str) -> Path:
+def _concat(pieces: list[Path], frames: list[int], fps: Fraction, workdir: Path, name: str) -> Path:
+    """A concat-demuxer list that gives each piece its exact duration (frames / fps): read from the
+    files, a piece that starts with B-frame delay would leave a gap of that delay at the join."""
     listing = workdir / f"{name}.txt"
-    listing.write_text("".join(f"file '{piece.resolve()}'\n" for piece in pieces))
+    listing.write_text("".join(f"file '{piece.resolve()}'\nduration {float(count / fps):.6f}\n"
+                               for piece, count in zip(pieces, frames, strict=True)))
     return listing
 
 
-def cut(source: Path, parts: list[Part], workdir: Path) -> list[Path]:
+def cut(source: Path, parts: list[Part], fps: Fraction, workdir: Path) -> list[Path]:
     """Each part's segment as its own file (video only, stream copy, Matroska so any codec fits).
     The source is cut once at every segment boundary; a segment is a run of those pieces."""
     points = cut_points(parts)
@@ -76,12 +80,14 @@ def cut(source: Path, parts: list[Part], workdir: Path) -> list[Path]:
     starts = [0, *points]
     if len(pieces) != len(starts):
         raise InputError(f"cannot split this video: cutting gave {len(pieces)} pieces, {len(starts)} expected")
+    sizes = [b - a for a, b in zip(starts, [*points, max(p.end for p in parts)])]
     files = []
     for part in parts:
-        run = pieces[starts.index(part.first): starts.index(part.end) if part.end in starts else len(pieces)]
+        run = slice(starts.index(part.first), starts.index(part.end) if part.end in starts else len(pieces))
         target = workdir / f"part-{part.index:03d}.mkv"
-        _run(["ffmpeg", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0", "-i",
-              str(_concat(run, workdir, target.stem)), "-c", "copy", str(target)], f"making part {part.index + 1}")
+        listing = _concat(pieces[run], sizes[run], fps, workdir, target.stem)
+        _run(["ffmpeg", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
+              str(target)], f"making part {part.index + 1}")
         if (got := count_frames(target)) != part.frames:
             raise InputError(f"cannot split this video: part {part.index + 1} has {got} frames where "
                              f"{part.frames} were cut (its GOPs may be open)")
@@ -89,12 +95,13 @@ def cut(source: Path, parts: list[Part], workdir: Path) -> list[Path]:
     return files
 
 
-def join(cleaned: list[Path], source: VideoInfo, output: Path, workdir: Path, reencode: bool = False) -> None:
+def join(cleaned: list[Path], frames: list[int], source: VideoInfo, output: Path, workdir: Path,
+         reencode: bool = False) -> None:
     """The cleaned parts one after the other (stream copy), with the source's audio over the whole.
     `reencode`: the parts came from different encoders (their H.264 headers differ, so they cannot
     share one stream): encoded once more with libx264."""
     args = ["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i",
-            str(_concat(cleaned, workdir, "joined"))]
+            str(_concat(cleaned, frames, Fraction(source.fps_rational), workdir, "joined"))]
     audio = audio_args(source)
     if audio:
         args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?", *audio]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+from fractions import Fraction
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from app.errors import ConfigError
 from app.job import JobInput
 from app.jobio import credentials
 from app.media.probe import VideoInfo, probe
+from app.service import WatermarkRemovalService
 from app.split.children import Child, EndpointQueue, SplitError, run_children
 from app.split.media import count_frames, cut, cut_frames, join
 from app.split.plan import Part, plan_parts
@@ -55,14 +57,16 @@ def ready(request: JobInput, settings: Settings) -> tuple[EndpointQueue, s3.S3Cr
     return EndpointQueue(settings.runpod_endpoint_id, settings.runpod_api_key.get_secret_value()), creds
 
 
-def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix: str, fps: str) -> dict[str, Any]:
+def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix: str, fps: str,
+                 analysed: bool) -> dict[str, Any]:
     given: dict[str, Any] = {
         "s3": {"bucket": bucket, "key": f"{prefix}/part-{part.index:03d}.mkv"},
         "s3_prefix": prefix,
         "output_filename": f"clean-{part.index:03d}.mp4",
         "watermark_config": request.watermark_config.model_dump(mode="json", exclude_unset=True),
-        "part": {"index": part.index, "count": count, "keep_first": part.keep_first, "keep_frames": part.keep_frames,
-                 "fps": fps},
+        "part": {"index": part.index, "count": count, "first_frame": part.first, "keep_first": part.keep_first,
+                 "keep_frames": part.keep_frames, "fps": fps,
+                 "analysis_key": f"{prefix}/analysis.npz" if analysed else None},
     }
     if request.s3Config is not None:  # the caller's own bucket: the children need its credentials too
         given["s3Config"] = {**request.s3Config.model_dump(mode="json", exclude_none=True),
@@ -70,9 +74,12 @@ def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix:
     return given
 
 
-def clean_in_parts(request: JobInput, job_id: str, info: VideoInfo, result: Path, workdir: Path,
-                   settings: Settings, count: int, progress: Callable[[str, int], None]) -> dict[str, Any]:
-    """Clean `info`'s video into `result` through `count` child jobs; return the answer's fields."""
+def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: str, info: VideoInfo, result: Path,
+                   workdir: Path, count: int, progress: Callable[[str, int], None]) -> dict[str, Any]:
+    """Clean `info`'s video into `result` through `count` child jobs; return the answer's fields.
+    Detection's pass over the whole video runs here, once, and every child uses its decision, so the
+    parts are cleaned as one run would clean them."""
+    settings = service.settings
     queue, creds = ready(request, settings)
     assert creds.bucket
     timings: dict[str, float] = {}
@@ -86,18 +93,25 @@ def clean_in_parts(request: JobInput, job_id: str, info: VideoInfo, result: Path
     if len(parts) < 2:
         raise SplitError("cannot split this video: it has too few keyframes to cut it into parts")
     progress("cutting", 0)
-    files = cut(Path(info.path), parts, workdir / "cut")
+    files = cut(Path(info.path), parts, Fraction(info.fps_rational), workdir / "cut")
     timings["split_cut"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    progress("analysing", 0)
+    analysis = workdir / "analysis.npz"
+    if service.analyse(info, request.watermark_config, analysis) is None:
+        analysis = None
+    timings["split_analyse"] = round(time.perf_counter() - clock, 3)
     prefix = "/".join(filter(None, [(request.s3_prefix or "").strip("/"),
                                     f"split-{safe_filename(job_id, 'job')}-{uuid.uuid4().hex[:8]}"]))
     try:
         clock = time.perf_counter()
-        for file in files:
-            s3.upload(creds, file, f"{prefix}/{file.name}", "video/x-matroska", settings.presign_expiry_seconds,
+        for file in [*files, *([analysis] if analysis else [])]:
+            s3.upload(creds, file, f"{prefix}/{file.name}", "application/octet-stream", settings.presign_expiry_seconds,
                       settings.upload_attempts)
         timings["split_upload"] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
-        inputs = [_child_input(request, part, len(parts), creds.bucket, prefix, info.fps_rational) for part in parts]
+        inputs = [_child_input(request, part, len(parts), creds.bucket, prefix, info.fps_rational, analysis is not None)
+                  for part in parts]
         children = run_children(queue, inputs, settings.split_part_timeout_seconds, deadline, settings.split_poll_seconds,
                                 lambda done, of: progress("cleaning parts", round(100 * done / of)))
         timings["split_children"] = round(time.perf_counter() - clock, 3)
@@ -107,7 +121,7 @@ def clean_in_parts(request: JobInput, job_id: str, info: VideoInfo, result: Path
         clock = time.perf_counter()
         progress("joining", 100)
         encoders = {str(child.output.get("encoder")) for child in children if child.output}
-        join(cleaned, info, result, workdir, reencode=len(encoders) > 1)
+        join(cleaned, [p.keep_frames for p in parts], info, result, workdir, reencode=len(encoders) > 1)
         timings["split_join"] = round(time.perf_counter() - clock, 3)
     finally:
         removed = s3.delete_prefix(creds, creds.bucket, f"{prefix}/", settings.upload_attempts)
