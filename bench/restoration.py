@@ -18,9 +18,9 @@ import numpy as np
 
 from app.detection.types import Detection
 from app.inpainting.restorer import Restorer
-from scripts.footage import ROOT, composite, logo_rgba, mark_box, pan_frames
+from bench.results import write_section
+from scripts.footage import composite, logo_rgba, mark_box, pan_frames
 
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SIZE = (1920, 1080)
 FRAMES = 240
 BATCH = 4
@@ -73,27 +73,11 @@ def section(per_frame: list[float]) -> list[str]:
     ]
 
 
-def write(lines: list[str]) -> None:
-    """Replace this section in RESULTS.md (or add it after the first section)."""
-    text = RESULTS.read_text()
-    start = text.find(HEADING)
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
-    head, sep, rest = text.partition("\n## ")
-    first_end = rest.find("\n## ")
-    if first_end >= 0:
-        rest = rest[: first_end + 1] + "\n".join(lines) + "\n" + rest[first_end + 1 :]
-    else:
-        rest = rest + "\n" + "\n".join(lines)
-    RESULTS.write_text(head + sep + rest)
-
-
 def main(argv: list[str]) -> None:
     lines = section(measure())
     print("\n".join(lines))
     if "--no-write" not in argv:
-        write(lines)
+        write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

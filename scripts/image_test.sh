@@ -5,7 +5,7 @@
 # - the shipped detector weights load (and every model the worker warms up);
 # - the image's own CMD, with its own ENV and WORKDIR, runs test_input.json to COMPLETED on the CPU;
 # - a job through RunPod's local API (--rp_serve_api) comes back COMPLETED with the cleaned video;
-# - prints the image's size and the build's time (from make image).
+# - prints the image's size, the build's time (from make image) and the cold start (importing handler.py).
 # With a Docker engine each check is a `docker run --network none`; without one (podman's containers
 # do not start here: no cgroups) the image's root is mounted with `podman mount` and entered with chroot.
 set -euo pipefail
@@ -73,6 +73,11 @@ print(f"image-test: the shipped detector {weights} and every configured model lo
 '
 
 started=$(date +%s.%N)
+in_image python -c 'import handler' > /dev/null 2>&1
+cold=$(python3 -c "import time; print(round(time.time() - $started, 1))")
+echo "image-test: cold start (python imports handler: libraries, GPU probe, every model loaded) ${cold} s"
+
+started=$(date +%s.%N)
 log=$(mktemp)
 if ! in_image ALLOW_LOCAL_FILES=1 "${cmd[@]}" > "$log" 2>&1; then
   tail -40 "$log" >&2
@@ -113,4 +118,4 @@ finally:
 
 size=$(if [ "$engine" = docker ]; then docker image inspect --format '{{.Size}}' "$tag"; else podman image inspect --format '{{.Size}}' "$tag"; fi)
 build=$(sed -n 's/^build_seconds=//p' .cache/image/build.env 2>/dev/null || true)
-echo "image-test: PASS: image size $(( size / 1000000 )) MB; build time ${build:-unknown} s (make image)"
+echo "image-test: PASS: image size $(( size / 1000000 )) MB; build time ${build:-unknown} s (make image); cold start ${cold} s"
