@@ -24,12 +24,12 @@ from app.errors import InputError, WatermarkRemovalError
 from app.gpu import make_plan
 from app.job import JobInput, describe_validation_error
 from app.jobio import credentials, fetch, output_name, plan_destination
-from app.storage.fetch import from_s3
 from app.media.probe import VideoInfo, probe
 from app.report import Report
 from app.service import VideoPart, WatermarkRemovalService, result_suffix
 from app.split.parent import clean_in_parts, part_count, ready as split_ready
 from app.storage.deliver import deliver, deliver_preview
+from app.storage.fetch import from_s3
 
 ProgressSink = Callable[[dict, dict], None]
 DISK_MARGIN_BYTES = 200 * 1024**2
@@ -109,11 +109,12 @@ class Worker:
         source = fetch(request, workdir, self.settings)
         info = probe(source)
         self._check_limits(info.width, info.height, info.duration_s)
-        self._check_disk(workdir, source)
+        parts = part_count(request, info, self.settings)
+        # A split parent holds the pieces, the parts (with their overlaps) and the cleaned parts at once.
+        self._check_disk(workdir, source, 2 if parts == 1 else 5)
         is_image = info.image_suffix is not None
         suffix = result_suffix(info, request.watermark_config.force_format)
         result = workdir / f"out{suffix}"
-        parts = part_count(request, info, self.settings)
         preview = workdir / "preview.jpg" if request.preview and not is_image and parts == 1 else None
         if parts > 1:
             summary = clean_in_parts(self.service, request, job_id, info, result, workdir, parts,
@@ -168,8 +169,8 @@ class Worker:
         if duration_s > s.max_duration_seconds:
             raise InputError(f"duration {duration_s:.0f}s is above the limit of {s.max_duration_seconds:.0f}s")
 
-    def _check_disk(self, workdir: Path, source: Path) -> None:
-        need = 2 * source.stat().st_size + DISK_MARGIN_BYTES
+    def _check_disk(self, workdir: Path, source: Path, copies: int) -> None:
+        need = copies * source.stat().st_size + DISK_MARGIN_BYTES
         free = shutil.disk_usage(workdir).free
         if free < need:
             raise WatermarkRemovalError(f"not enough disk space: {free // 1024**2} MiB free, about {need // 1024**2} MiB needed")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import boto3
@@ -16,6 +17,7 @@ import requests
 
 from app.media.probe import probe
 from app.media.reader import read_frames
+from app.split.children import SplitError, run_children
 from app.split.plan import plan_parts
 from scripts.footage import clip_frames, composite, mark_box, text_rgba, write_clip
 from scripts.servers import moto_server, runpod_api, runpod_queue
@@ -187,3 +189,41 @@ def test_splitting_without_an_api_key_is_refused_saying_what_to_configure(s3_end
                              timeout=300).json()
     assert done["status"] == "FAILED" and "RUNPOD_API_KEY" in done["error"], done
     assert json.dumps(done).count(SECRET) == 0
+
+
+class StuckQueue:
+    """An endpoint whose jobs never end: what a child lost without a word looks like to the parent."""
+
+    endpoint_id = "stuck"
+
+    def __init__(self) -> None:
+        self.submitted: list[str] = []
+        self.cancelled: list[str] = []
+
+    def submit(self, job_input: dict, timeout_s: float) -> str:
+        self.submitted.append(f"job-{len(self.submitted)}")
+        return self.submitted[-1]
+
+    def status(self, job_id: str) -> dict:
+        return {"id": job_id, "status": "CANCELLED" if job_id in self.cancelled else "IN_PROGRESS"}
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+
+def test_a_child_with_no_result_in_time_is_cancelled_retried_once_then_fails_the_parent() -> None:
+    queue = StuckQueue()
+    with pytest.raises(SplitError, match=r"part 1 of 2 failed 2 times; last error: no result within 0s"):
+        run_children(queue, [{"part": 0}, {"part": 1}], part_timeout_s=0.2, deadline=time.monotonic() + 30,
+                     poll_s=0.05, progress=lambda done, of: None)
+    assert len(queue.submitted) == 4  # both parts, then each once more
+    assert set(queue.submitted) == set(queue.cancelled)  # every one of them cancelled
+
+
+def test_the_parent_never_waits_past_its_deadline() -> None:
+    queue = StuckQueue()
+    started = time.monotonic()
+    with pytest.raises(SplitError, match="passed its deadline with 2 of 2 parts unfinished"):
+        run_children(queue, [{}, {}], part_timeout_s=3600, deadline=started + 0.5, poll_s=0.05,
+                     progress=lambda done, of: None)
+    assert time.monotonic() - started < 5 and set(queue.cancelled) == set(queue.submitted)

@@ -72,11 +72,16 @@ def run_children(queue: EndpointQueue, inputs: list[dict[str, Any]], part_timeou
 
     def start(child: Child) -> None:
         child.attempts += 1
-        child.job_id = queue.submit(child.job_input, part_timeout_s)
+        try:
+            child.job_id = queue.submit(child.job_input, part_timeout_s)
+        except (requests.RequestException, RuntimeError, KeyError) as exc:
+            raise SplitError(f"cannot submit part {child.index + 1} of {count} to endpoint {queue.endpoint_id}: "
+                             f"{exc if isinstance(exc, RuntimeError) else type(exc).__name__}") from exc
         child.started = time.monotonic()
         logger.info("Split: part {}/{} submitted as job {} (attempt {})", child.index + 1, count, child.job_id,
                     child.attempts)
 
+    reported = -1
     try:
         for child in children:
             start(child)
@@ -86,8 +91,10 @@ def run_children(queue: EndpointQueue, inputs: list[dict[str, Any]], part_timeou
                                  f"(parts {', '.join(str(c.index + 1) for c in pending)})")
             for child in pending:
                 _follow(queue, child, count, part_timeout_s, start)
-            progress(count - len([c for c in children if c.output is None]), count)
-            if any(c.output is None for c in children):
+            if (done := sum(c.output is not None for c in children)) != reported:
+                progress(done, count)
+                reported = done
+            if done < count:
                 time.sleep(poll_s)
         return children
     except BaseException:
