@@ -77,8 +77,8 @@ def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix:
 def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: str, info: VideoInfo, result: Path,
                    workdir: Path, count: int, progress: Callable[[str, int], None]) -> dict[str, Any]:
     """Clean `info`'s video into `result` through `count` child jobs; return the answer's fields.
-    Detection's pass over the whole video runs here, once, and every child uses its decision, so the
-    parts are cleaned as one run would clean them."""
+    Detection's pass over the whole video runs here, once, and every child uses its decision: what is a
+    mark, and where, is decided as for one run (restoration's state still starts afresh in each part)."""
     settings = service.settings
     queue, creds = ready(request, settings)
     assert creds.bucket
