@@ -109,14 +109,14 @@ class WatermarkRemovalService:
                     report.watermark_frames, report.timings)
         return report
 
-    def analyse(self, info: VideoInfo, options: ProcessOptions, path: Path) -> Choice | None:
+    def analyse(self, info: VideoInfo, options: ProcessOptions, path: Path) -> bool:
         """Run the detector's pass over the whole video and save its decision at `path`, for the parts
-        of a split job; None when there is no such decision (given regions, a per-frame detector)."""
+        of a split job; False when there is no such decision (given regions, a per-frame detector)."""
         if options.regions:
-            return None
+            return False
         detector = choose_detector(self.settings, options, info, make_plan(self.gpu, self.settings, options))
         detector.backend.analyse(info)
-        return detector if detector.backend.save_analysis(path) else None
+        return detector.backend.save_analysis(path)
 
     def _image(self, info: VideoInfo, output_path: Path, options: ProcessOptions) -> Report:
         """A still image through the same detector and inpainter, written in the format of `output_path`."""

@@ -32,11 +32,13 @@ MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
 
 
-def audio_args(source: VideoInfo) -> list[str]:
-    """How the source's audio goes into the result: copied when MP4 can carry it, else AAC; none without audio."""
+def with_source_audio(source: VideoInfo) -> list[str]:
+    """ffmpeg arguments, after the video input (input 0), that map its video and the source's audio into
+    the result: copied when MP4 can carry it, else AAC; the video alone when the source has no audio."""
     if not source.has_audio:
-        return []
-    return ["-c:a", "copy"] if source.audio_codec in MP4_AUDIO_CODECS else ["-c:a", "aac", "-b:a", "192k"]
+        return ["-map", "0:v:0"]
+    codec = ["-c:a", "copy"] if source.audio_codec in MP4_AUDIO_CODECS else ["-c:a", "aac", "-b:a", "192k"]
+    return [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?", *codec]
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,7 @@ class VideoWriter:
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.out_width}x{self.out_height}",
             "-r", source.fps_rational, "-i", "pipe:0",
         ]
-        if audio := audio_args(source):
-            args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?", *audio]
-        else:
-            args += ["-map", "0:v:0"]
-        args += ["-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
+        args += [*with_source_audio(source), "-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
                  str(self.output)]
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from app.errors import EncodeError, InputError
 from app.media.process import INPUT_FENCE
-from app.media.probe import PROBE_TIMEOUT_S, VideoInfo
-from app.media.writer import COMMON_ARGS, FASTSTART, MUXERS, X264_ARGS, audio_args
+from app.media.probe import PROBE_TIMEOUT_S, VideoInfo, count_frames
+from app.media.writer import COMMON_ARGS, FASTSTART, MUXERS, X264_ARGS, with_source_audio
 from app.split.plan import Part, cut_points
 
 FFMPEG_TIMEOUT_S = 1800
@@ -32,30 +32,23 @@ def cut_frames(path: Path) -> tuple[int, list[int]]:
     out = _run(["ffprobe", "-v", "error", *INPUT_FENCE, "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
                 "-of", "csv=p=0", str(path)], "reading the keyframes", PROBE_TIMEOUT_S * 5)
     pts: list[int] = []
-    keys: list[int] = []
+    keys: set[int] = set()
     for line in out.splitlines():
         value, _, flags = line.partition(",")
         if not value.lstrip("-").isdigit():
             raise InputError("cannot split this video: its packets have no timestamps")
         if "K" in flags:
-            keys.append(len(pts))
+            keys.add(len(pts))
         pts.append(int(value))
     suffix_min = pts[:]
     for i in range(len(pts) - 2, -1, -1):
         suffix_min[i] = min(pts[i], suffix_min[i + 1])
     clean, seen_max = [], None
-    key_set = set(keys)
     for i, value in enumerate(pts):
-        if i in key_set and (seen_max is None or seen_max < value) and suffix_min[i] == value:
+        if i in keys and (seen_max is None or seen_max < value) and suffix_min[i] == value:
             clean.append(i)
         seen_max = value if seen_max is None else max(seen_max, value)
     return len(pts), clean
-
-
-def count_frames(path: Path) -> int:
-    out = _run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
-                "stream=nb_read_packets", "-of", "csv=p=0", str(path)], "counting frames", PROBE_TIMEOUT_S)
-    return int(out.strip().splitlines()[0])
 
 
 def _concat(pieces: list[Path], frames: list[int], fps: Fraction, workdir: Path, name: str) -> Path:
@@ -100,12 +93,8 @@ def join(cleaned: list[Path], frames: list[int], source: VideoInfo, output: Path
     """The cleaned parts one after the other (stream copy), with the source's audio over the whole.
     `reencode`: the parts came from different encoders (their H.264 headers differ, so they cannot
     share one stream): encoded once more with libx264."""
-    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i",
-            str(_concat(cleaned, frames, Fraction(source.fps_rational), workdir, "joined"))]
-    audio = audio_args(source)
-    if audio:
-        args += [*INPUT_FENCE, "-i", source.path, "-map", "0:v:0", "-map", "1:a?", *audio]
-    else:
-        args += ["-map", "0:v:0"]
-    args += [*([*X264_ARGS, *COMMON_ARGS] if reencode else ["-c:v", "copy", *FASTSTART]), "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)]
-    _run(args, "joining the cleaned parts")
+    listing = _concat(cleaned, frames, Fraction(source.fps_rational), workdir, "joined")
+    video = [*X264_ARGS, *COMMON_ARGS] if reencode else ["-c:v", "copy", *FASTSTART]
+    _run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+          *with_source_audio(source), *video, "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)],
+         "joining the cleaned parts")

@@ -19,10 +19,10 @@ from app.config import Settings
 from app.errors import ConfigError
 from app.job import JobInput
 from app.jobio import credentials
-from app.media.probe import VideoInfo, probe
+from app.media.probe import VideoInfo, count_frames, probe
 from app.service import WatermarkRemovalService
 from app.split.children import Child, EndpointQueue, SplitError, run_children
-from app.split.media import count_frames, cut, cut_frames, join
+from app.split.media import cut, cut_frames, join
 from app.split.plan import Part, plan_parts
 from app.storage import s3
 from app.storage.fetch import safe_filename
@@ -98,7 +98,7 @@ def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: 
     clock = time.perf_counter()
     progress("analysing", 0)
     analysis = workdir / "analysis.npz"
-    if service.analyse(info, request.watermark_config, analysis) is None:
+    if not service.analyse(info, request.watermark_config, analysis):
         analysis = None
     timings["split_analyse"] = round(time.perf_counter() - clock, 3)
     prefix = "/".join(filter(None, [(request.s3_prefix or "").strip("/"),
