@@ -239,12 +239,14 @@ class _Loop:
 
     def _inpaint(self, dets: list[list[Detection]]) -> None:
         frames = [self.pending.popleft() for _ in dets]
+        first = self.report.frames_processed
+        originals = {k: f.copy() for k, f in enumerate(frames) if self.sheet is not None and self.sheet.wants(first + k)}
         start = time.perf_counter()
         cleaned = self.inpainter.inpaint_batch(frames, dets)
         self.timer.add("inpaint", time.perf_counter() - start)
-        for original, frame, frame_dets in zip(frames, cleaned, dets, strict=True):
-            if self.sheet is not None and self.sheet.wants(self.report.frames_processed):
-                self.sheet.add(self.report.frames_processed, original, frame_dets, frame)
+        for k, (frame, frame_dets) in enumerate(zip(cleaned, dets, strict=True)):
+            if self.sheet is not None and k in originals:
+                self.sheet.add(first + k, originals[k], frame_dets, frame)
             index = self.report.frames_processed
             self.report.frames_processed += 1
             if self.keep is not None and index not in self.keep:

@@ -26,31 +26,6 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {ffmpeg}"
 
 
-def speed_section(result: dict) -> list[str]:
-    rows = ["| run | bare libx264 s | ours s | ratio | per-stage fps | peak RSS MiB |", "|---|---|---|---|---|---|"]
-    for label, r in result.items():
-        if label == "peak_rss_mib":
-            continue
-        stages = ", ".join(f"{k} {v}" for k, v in r["stage_fps"].items())
-        rows.append(f"| {label} | {r['bare_s']} | {r['wall_s']} | {r['ratio_to_bare']} | {stages} | {r['peak_rss_mib']} |")
-    rss = result["peak_rss_mib"]
-    return [
-        "## Speed and memory (default path: `auto` detection, OpenCV inpainting, libx264)",
-        "",
-        "Each run is timed right after a bare transcode of the same file (`ffmpeg -i IN -c:v libx264 -preset slow",
-        "-crf 16 -tune film -pix_fmt yuv420p`). Targets: ratio ≤ 1.5; RSS(60 s)/RSS(10 s) ≤ 1.2.",
-        "",
-        *rows,
-        "",
-        "Peak RSS of the CLI by input length: " + ", ".join(f"{k} {v} MiB" for k, v in rss.items() if k.endswith("s")) + ".",
-        f"RSS(60 s)/RSS(10 s) = {rss['ratio_60_to_10']}; RSS(120 s)/RSS(30 s) = {rss['ratio_120_to_30']}.",
-        "",
-        "Per-stage fps are frames divided by the seconds each stage spent (`analyse` is the `auto` stack's pass over",
-        "the whole video); decode and encode run in their own threads (and ffmpeg processes) alongside detection,",
-        "so wall time is less than their sum.",
-    ]
-
-
 def quality_section(results: list[dict]) -> list[str]:
     lines = [
         "## Quality on real footage with known watermarks",
@@ -129,8 +104,7 @@ def main() -> None:
         "",
         *detection_lines,
         *quality_section(results),
-        *speed_section(speed_result),
-        "",
+        *speed.section(speed_result),
         *soak_section(soak_result),
     ])
     (BENCH / "RESULTS.md").write_text(text)

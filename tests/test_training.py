@@ -13,7 +13,7 @@ import numpy as np
 
 from app.models import SHIPPED_WATERMARK_MODEL, watermark_reading
 from app.config import Settings
-from app.detection.text import MapDetector, load_watermark_model, torch_predictor
+from app.detection.text import MapDetector, load_watermark_model, map_predictor
 from training import assets, dataset
 from training.finetune import boxes_of
 
@@ -31,7 +31,7 @@ def test_smoke_training_writes_weights_card_and_curve(tmp_path: Path) -> None:
     assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert set(card["validation"]) >= {"AP50", "precision", "recall", "threshold"}
     assert (out / "watermark-db-curve.png").stat().st_size > 1000
-    predict = torch_predictor(load_watermark_model(weights))
+    predict = map_predictor(load_watermark_model(weights))
     dets = MapDetector(predict, "cpu", 2, 320, 192).detect([np.zeros((192, 320, 3), np.uint8)] * 2)
     assert len(dets) == 2
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from app.detection.text import MapDetector, torch_predictor
+from app.detection.text import MapDetector, map_predictor
 from app.detection.types import Reading, iou
 from training.finetune import boxes_of
 
@@ -35,7 +35,7 @@ def _detections(model: torch.nn.Module, data: Path, split: str) -> list[tuple[li
         by_shape[picture.shape[:2]].append((path, picture))
     out = []
     for (h, w), items in by_shape.items():
-        detector = MapDetector(torch_predictor(model), "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained")
+        detector = MapDetector(map_predictor(model), "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained")
         found = detector.detect([p for _, p in items])
         for (path, _), dets in zip(items, found, strict=True):
             out.append((dets, boxes_of(data / "labels" / split / f"{path.stem}.txt", w, h)))

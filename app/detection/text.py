@@ -2,8 +2,8 @@
 
 PP-OCRv4's detector is the ONNX model that `rapidocr-onnxruntime` ships in its wheel. It is converted
 to a torch module with onnx2torch (its `Constant` nodes moved into initializers first, which
-onnx2torch needs), so one code path runs batched on the CPU here and on the worker's CUDA device,
-behind the same out-of-memory ladder as YOLO and LaMa. The output is a probability map; boxes are
+onnx2torch needs), so one module runs batched on the worker's CUDA device behind the same
+out-of-memory ladder as YOLO and LaMa, and, exported back to ONNX, in ONNX Runtime on the CPU. The output is a probability map; boxes are
 its connected regions (for text, grown as PP-OCR's unclip grows its shrunk text kernels). The
 watermark detector (`training/finetune.py`) is the same network with fine-tuned weights, stored as
 a state dict over this module.
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime
 import torch
 from loguru import logger
 
@@ -97,16 +100,40 @@ def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, w
 Predict = Callable[[np.ndarray, str, bool], np.ndarray]
 
 
-def torch_predictor(model: torch.nn.Module) -> Predict:
-    """A PP-OCR-style network as a `Predict`: BGR input scaled to -1..1, as it was trained."""
+def map_predictor(model: torch.nn.Module) -> Predict:
+    """A PP-OCR-style network as a `Predict`: BGR input scaled to -1..1, as it was trained. On CUDA the
+    torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the same network,
+    exported once to ONNX, runs in ONNX Runtime, which takes half torch's time there (0.09 against
+    0.18 s a 960x544 frame on 2 cores)."""
 
     def predict(frames: np.ndarray, device: str, half: bool) -> np.ndarray:
+        x = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+        x /= 127.5
+        x -= 1.0
+        if device == "cpu":  # a frame at a time: no faster in a batch there, and the arena stays one frame's size
+            session = cpu_session(model)
+            return np.concatenate([session.run(None, {"x": x[i : i + 1]})[0][:, 0] for i in range(len(x))])
         net = model.to(device)
-        x = torch.from_numpy(frames[..., ::-1].copy()).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         with torch.inference_mode(), torch.autocast("cuda") if half else contextlib.nullcontext():
-            return net(x)[:, 0].float().cpu().numpy()
+            return net(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
 
     return predict
+
+
+@lru_cache(maxsize=4)
+def cpu_session(model: torch.nn.Module) -> onnxruntime.InferenceSession:
+    """`model` exported to ONNX (any batch and size) in an ONNX Runtime CPU session with torch's thread count."""
+    graph = io.BytesIO()
+    sample = torch.zeros(1, 3, 64, 64)
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's tracer warnings about onnx2torch's shape arithmetic
+        torch.onnx.export(model.cpu(), sample, graph, input_names=["x"], output_names=["map"], opset_version=17,
+                          dynamic_axes={"x": axes, "map": axes}, dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
 
 
 class MapDetector(Detector):

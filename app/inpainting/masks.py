@@ -88,11 +88,28 @@ def crops_for(dets: list[Detection], width: int, height: int, margin: int, kerne
     return crops
 
 
-def feather_paste(frame: np.ndarray, crop: Crop, filled: np.ndarray, feather: int = 7) -> None:
-    """Blend `filled` into `frame` in place: fully inside the mask, fading out over `feather` px."""
-    x1, y1, x2, y2 = crop.box
-    hard = crop.mask.astype(np.float32) / 255.0
-    soft = cv2.GaussianBlur(hard, (0, 0), feather / 2.0)
-    weight = np.maximum(hard, np.clip(soft * 2.0, 0.0, 1.0))[:, :, None]
-    region = frame[y1:y2, x1:x2].astype(np.float32)
-    frame[y1:y2, x1:x2] = np.clip(region * (1.0 - weight) + filled.astype(np.float32) * weight + 0.5, 0, 255).astype(np.uint8)
+class FeatherPaster:
+    """Blends fills into frames: fully inside the mask, fading out over `feather` px. The weights depend
+    only on the crop's mask, which a decided mark keeps frame after frame, so they are made once per mask."""
+
+    def __init__(self, feather: int = 7, keep: int = 32) -> None:
+        self.feather, self.keep = feather, keep
+        self._weights: dict[tuple[Box, bytes], tuple[np.ndarray, np.ndarray]] = {}
+
+    def paste(self, frame: np.ndarray, crop: Crop, filled: np.ndarray) -> None:
+        """Blend `filled` into `frame` at the crop, in place."""
+        x1, y1, x2, y2 = crop.box
+        weight, rest = self._weight(crop)
+        frame[y1:y2, x1:x2] = cv2.blendLinear(np.ascontiguousarray(filled), np.ascontiguousarray(frame[y1:y2, x1:x2]),
+                                              weight, rest)
+
+    def _weight(self, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
+        key = (crop.box, np.packbits(crop.mask > 0).tobytes())
+        if key not in self._weights:
+            if len(self._weights) >= self.keep:
+                self._weights.clear()
+            hard = crop.mask.astype(np.float32) / 255.0
+            soft = cv2.GaussianBlur(hard, (0, 0), self.feather / 2.0)
+            weight = np.maximum(hard, np.clip(soft * 2.0, 0.0, 1.0))
+            self._weights[key] = (weight, 1.0 - weight)
+        return self._weights[key]

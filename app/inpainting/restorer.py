@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from app.detection.types import Detection
-from app.inpainting.masks import Crop, crops_for, feather_paste
+from app.inpainting.masks import Crop, FeatherPaster, crops_for
 from app.inpainting.temporal import BackgroundMemory
 from app.inpainting.unblend import BlendEstimator
 
@@ -33,6 +33,7 @@ class Restorer:
         self.kernel, self.iterations = kernel, iterations
         self.blend = BlendEstimator(width, height) if unblend else None
         self.memory = BackgroundMemory(width, height)
+        self.paster = FeatherPaster()
         self.pixels = {"remembered": 0, "unblended": 0, "inpainted": 0}
 
     @property
@@ -56,12 +57,12 @@ class Restorer:
                 self.blend.observe(frame, [c.box for c in self._crops(frame_dets)])
 
     def inpaint_batch(self, frames: list[np.ndarray], dets: list[list[Detection]]) -> list[np.ndarray]:
-        """Restored copies of `frames` (frames without detections are returned as they are).
+        """`frames`, restored in place where they have detections (a copy of every 1080p frame would
+        cost more than restoring its mark); a caller that needs the original keeps a copy.
 
         Per masked pixel, in order of trust: the picture remembered from a frame that showed it
         (still camera), the blend undone (semi-transparent mark), else the filler's guess.
         """
-        outputs = [f if not d else f.copy() for f, d in zip(frames, dets, strict=True)]
         jobs: list[tuple[int, Crop, np.ndarray, np.ndarray]] = []
         crops_per_frame = [self._crops(d) if d else [] for d in dets]
         masks = [self._full_mask(crops) for crops in crops_per_frame]
@@ -78,8 +79,8 @@ class Restorer:
             result = region
             if id(job) in by_job:
                 result = np.where(remaining[:, :, None] > 0, by_job[id(job)], region)
-            feather_paste(outputs[index], crop, result)
-        return outputs
+            self.paster.paste(frames[index], crop, result)
+        return frames
 
     def _full_mask(self, crops: list[Crop]) -> np.ndarray:
         mask = np.zeros((self.height, self.width), bool)

@@ -26,7 +26,7 @@ class BackgroundMemory:
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self.values: np.ndarray | None = None
-        self.seen = np.full((height, width), -1, np.int64)
+        self.seen = np.full((height, width), -1, np.int32)
         self.frame = -1
         self.still_since = 0
         self._previous: np.ndarray | None = None
@@ -46,8 +46,8 @@ class BackgroundMemory:
                 self.spots = [s for s in self.spots if iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
         if not self.spots and not self.kept:
             return
-        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), None, fx=self.scale, fy=self.scale,
-                           interpolation=cv2.INTER_AREA).astype(np.int16)
+        size = (max(1, round(self.width * self.scale)), max(1, round(self.height * self.scale)))
+        small = cv2.cvtColor(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY).astype(np.int16)
         small_mask = cv2.resize(masked.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
         if self._previous is not None:
             visible = ~small_mask
@@ -63,9 +63,9 @@ class BackgroundMemory:
         if self.values is None:
             self.values = np.zeros_like(frame)
         for x1, y1, x2, y2 in self.kept + self.spots:
-            visible = ~masked[y1:y2, x1:x2]
-            np.copyto(self.values[y1:y2, x1:x2], frame[y1:y2, x1:x2], where=visible[:, :, None])
-            self.seen[y1:y2, x1:x2][visible] = self.frame
+            visible = (~masked[y1:y2, x1:x2]).view(np.uint8)
+            cv2.copyTo(frame[y1:y2, x1:x2], visible, self.values[y1:y2, x1:x2])
+            cv2.copyTo(np.full((y2 - y1, x2 - x1), self.frame, np.int32), visible, self.seen[y1:y2, x1:x2])
 
     def keep(self, places: list[tuple[int, int, int, int]]) -> None:
         """Remember the picture at these places from now on, whatever the marks do."""

@@ -22,14 +22,34 @@ MIN_OBSERVATIONS = 16
 MAX_ALPHA = 0.85
 MIN_BACKGROUND_STD = 8.0
 REESTIMATE_GROWTH = 1.25
+BACKGROUND_PIXELS = 65536  # masked pixels the neighbours' statistics are interpolated at (they are smooth)
 
 
 @dataclass
 class _Estimate:
-    alpha: np.ndarray  # (h, w) float32
-    colour: np.ndarray  # (h, w, 3) float32
+    """The inversion as one multiply-add: picture = (observed - offset) * gain, with offset 0 and gain 1
+    where the estimate is not confident, so those pixels come back as they were."""
+
+    gain: np.ndarray  # (h, w, 1) float32: 1 / (1 - alpha) where confident
+    offset: np.ndarray  # (h, w, 3) float32: alpha * colour where confident
     confident: np.ndarray  # (h, w) bool, only inside the mask it was made for
     observations: int
+
+
+def _interpolate_into(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """`values` (h, w, 3) float32 with the pixels under `inside` interpolated from their neighbours
+    (Telea), at a scale where the mask has about `BACKGROUND_PIXELS` pixels: the statistics of the
+    picture under a mark vary slowly, and Telea's cost grows with the masked area."""
+    h, w = inside.shape
+    factor = max(1.0, float(np.sqrt(inside.sum() / BACKGROUND_PIXELS)))
+    if factor <= 1.5:
+        return np.stack([cv2.inpaint(values[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    small = cv2.resize(values, size, interpolation=cv2.INTER_AREA)
+    small_inside = (cv2.resize(inside.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    filled = np.stack([cv2.inpaint(np.ascontiguousarray(small[:, :, c]), small_inside, 3, cv2.INPAINT_TELEA)
+                       for c in range(3)], axis=2)
+    return np.where(inside[:, :, None] > 0, cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR), values)
 
 
 class BlendEstimator:
@@ -59,11 +79,10 @@ class BlendEstimator:
         for x1, y1, x2, y2 in boxes:
             fresh = self._stamp[y1:y2, x1:x2] != self._frames
             self._stamp[y1:y2, x1:x2] = self._frames
-            values = frame[y1:y2, x1:x2].astype(np.float32)
-            if not fresh.all():
-                values *= fresh[:, :, None]
-            self._sum[y1:y2, x1:x2] += values
-            self._sq[y1:y2, x1:x2] += values * values
+            only = None if fresh.all() else fresh.astype(np.uint8)
+            values = frame[y1:y2, x1:x2]
+            cv2.accumulate(values, self._sum[y1:y2, x1:x2], mask=only)
+            cv2.accumulateSquare(values, self._sq[y1:y2, x1:x2], mask=only)
             self._count[y1:y2, x1:x2] += fresh
 
     def undo(self, crop: np.ndarray, box: Box, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,12 +90,13 @@ class BlendEstimator:
         estimate = self._estimate(box, mask)
         if estimate is None:
             return crop, mask
-        a = np.minimum(estimate.alpha, MAX_ALPHA)[:, :, None]  # only confident pixels (< MAX_ALPHA) are used
-        restored = np.clip((crop.astype(np.float32) - a * estimate.colour) / (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
-        out = crop.copy()
-        out[estimate.confident] = restored[estimate.confident]
+        restored = crop.astype(np.float32)
+        restored -= estimate.offset
+        restored *= estimate.gain
+        restored += 0.5
+        np.clip(restored, 0, 255, out=restored)
         remaining = np.where(estimate.confident, 0, mask).astype(np.uint8)
-        return out, remaining
+        return restored.astype(np.uint8), remaining
 
     def _estimate(self, box: Box, mask: np.ndarray) -> _Estimate | None:
         if self._count is None:
@@ -95,12 +115,12 @@ class BlendEstimator:
         mean = self._sum[y1:y2, x1:x2] / n
         std = np.sqrt(np.maximum(self._sq[y1:y2, x1:x2] / n - mean * mean, 0.0))
         inside = (mask > 0).astype(np.uint8)
-        mean_bg = np.stack([cv2.inpaint(mean[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
-        std_bg = np.stack([cv2.inpaint(std[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
+        mean_bg, std_bg = _interpolate_into(mean, inside), _interpolate_into(std, inside)
         alpha = np.median(np.clip(1.0 - std / np.maximum(std_bg, 1e-3), 0.0, 1.0), axis=2).astype(np.float32)
         colour = (mean - (1.0 - alpha[:, :, None]) * mean_bg) / np.maximum(alpha[:, :, None], 1e-3)
         confident = (inside > 0) & (alpha < MAX_ALPHA) & (std_bg.min(axis=2) > MIN_BACKGROUND_STD)
-        estimate = _Estimate(alpha, colour.astype(np.float32), confident, observed)
+        a = np.where(confident, alpha, 0.0)[:, :, None].astype(np.float32)
+        estimate = _Estimate(1.0 / (1.0 - a), (a * colour).astype(np.float32), confident, observed)
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = estimate

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from typing import BinaryIO
 
+import cv2
 import numpy as np
 
 from app.errors import InputError
@@ -12,20 +14,32 @@ from app.media.probe import VideoInfo
 from app.media.process import INPUT_FENCE, SWS_FLAGS, spawn
 
 
-def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
-    """Frames of `width` x `height` from ffmpeg `args` writing rawvideo rgb24 to stdout; the OS pipe is
-    the only buffer, so memory stays at one frame here."""
+def _fill(stream: BinaryIO, view: memoryview) -> bool:
+    """Read exactly len(view) bytes into `view`; False at the end of the stream."""
+    done = 0
+    while done < len(view):
+        got = stream.readinto(view[done:])
+        if not got:
+            return False
+        done += got
+    return True
+
+
+def _pipe(args: list[str], width: int, height: int, codec: str, yuv: bool = False) -> Iterator[np.ndarray]:
+    """RGB frames of `width` x `height` from ffmpeg `args` writing rawvideo to stdout (rgb24, or yuv420p
+    when `yuv`, converted here); the OS pipe is the only buffer, so memory stays at one frame here.
+    Each frame comes in its own writable array: the restorer pastes into it in place."""
     proc, tail = spawn(args, stdout=subprocess.PIPE)
     assert proc.stdout is not None
-    frame_bytes = width * height * 3
     count = 0
+    shape = (height * 3 // 2, width) if yuv else (height, width, 3)
     try:
         while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
+            raw = np.empty(shape, np.uint8)
+            if not _fill(proc.stdout, memoryview(raw).cast("B")):
                 break
             count += 1
-            yield np.frombuffer(buf, np.uint8).reshape(height, width, 3)
+            yield cv2.cvtColor(raw, cv2.COLOR_YUV2RGB_I420) if yuv else raw
     finally:
         proc.stdout.close()
         if proc.poll() is None:
@@ -43,13 +57,18 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     ffmpeg applies the display rotation (autorotate) so frames come out at
     `info.width` x `info.height`. Frames come at a constant `info.fps`: a variable-rate
     source, or an AVI with empty "repeat" packets, keeps its duration.
+
+    Even-sized video comes as yuv420p, converted to RGB here with OpenCV: swscale's RGB conversion
+    costs more than a 1080p frame's whole restoration, and OpenCV's is its exact inverse on the way
+    out (`app.media.writer`), so the pixels no mark covers come back as they were.
     """
+    yuv = info.width % 2 == 0 and info.height % 2 == 0
     args = [
         "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path,
         "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
-        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "yuv420p" if yuv else "rgb24", "pipe:1",
     ]
-    yield from _pipe(args, info.width, info.height, info.codec)
+    yield from _pipe(args, info.width, info.height, info.codec, yuv)
 
 
 def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
