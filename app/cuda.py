@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-import torch
 from loguru import logger
 
 T = TypeVar("T")
 
 
 def is_oom(exc: BaseException) -> bool:
-    """CUDA out-of-memory, as torch raises it or as a RuntimeError from a kernel."""
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+    """CUDA out-of-memory, as torch raises it or as a RuntimeError from a kernel. torch is looked up, not
+    imported: a process that never imported it (the CPU path) cannot have raised its error."""
+    torch = sys.modules.get("torch")
+    return (torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)) or \
+        (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
 def empty_cache() -> None:
-    if torch.cuda.is_available():
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 

@@ -89,12 +89,15 @@ def watermark_reading(weights: Path, settings: Settings) -> Reading:
 def load_configured_models(settings: Settings, device: str) -> None:
     """Load (into the process-wide caches) every model a job may use, so the first job waits for none;
     raises `ConfigError` naming a model that is configured but cannot be loaded."""
-    from app.detection.text import load_text_model, load_watermark_model, model_path
+    from app.detection.text import Network, model_path, text_network, watermark_network
+
+    def load(network: Network) -> None:
+        _ = network.session if device == "cpu" else network.module
 
     if (text := model_path()) is not None:
-        load_text_model(text)
+        load(text_network(text))
     if (trained := watermark_weights(settings)) is not None:
-        load_watermark_model(trained)
+        load(watermark_network(trained))
     if (yolo := yolo_weights(settings)) is not None:
         from app.detection.yolo import load_yolo
 

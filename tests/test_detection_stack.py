@@ -14,7 +14,7 @@ import pytest
 from app.config import ProcessOptions
 from app.detection.evidence import EvidenceDetector, Spot, _jumps
 from app.detection.types import Reading, iou
-from app.detection.text import MapDetector, load_text_model, model_path, map_predictor
+from app.detection.text import MapDetector, map_predictor, model_path, text_network
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
@@ -71,10 +71,10 @@ def _covers(box: tuple[int, int, int, int], truth: tuple[int, int, int, int]) ->
 
 
 def test_text_detector_boxes_real_text_batched() -> None:
-    """PP-OCRv4 from the rapidocr wheel, through torch: the sample's mark is boxed in every frame of a batch."""
+    """PP-OCRv4 from the rapidocr wheel (ONNX Runtime on the CPU): the sample's mark is boxed in every frame of a batch."""
     info = probe(Path("samples/sample.mp4"))
     frames = [f for i, f in enumerate(read_frames(info)) if i % 40 == 0]
-    detector = MapDetector(map_predictor(load_text_model(model_path())), "cpu", 2, info.width, info.height)
+    detector = MapDetector(map_predictor(text_network(model_path())), "cpu", 2, info.width, info.height)
     truth = (432, 301, 616, 340)
     found = detector.detect(frames)
     assert len(found) == len(frames) == 5

@@ -4,16 +4,21 @@ and the shipped model card against the shipped weights. CI never trains for real
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnxruntime
+import torch
 
 from app.models import SHIPPED_WATERMARK_MODEL, watermark_reading
 from app.config import Settings
-from app.detection.text import MapDetector, load_watermark_model, map_predictor
+from app.detection.text import MapDetector, exported_graph, export_onnx, load_watermark_model, map_predictor, watermark_network
+from scripts.footage import clip_frames
 from training import assets, dataset
 from training.finetune import boxes_of
 
@@ -31,10 +36,35 @@ def test_smoke_training_writes_weights_card_and_curve(tmp_path: Path) -> None:
     assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert set(card["validation"]) >= {"AP50", "precision", "recall", "threshold"}
     assert (out / "watermark-db-curve.png").stat().st_size > 1000
-    predict = map_predictor(load_watermark_model(weights))
+    assert card["onnx_sha256"] == hashlib.sha256((out / "watermark-db.onnx").read_bytes()).hexdigest()
+    predict = map_predictor(watermark_network(weights))
     dets = MapDetector(predict, "cpu", 2, 320, 192).detect([np.zeros((192, 320, 3), np.uint8)] * 2)
     assert len(dets) == 2
 
+
+def test_shipped_onnx_export_is_the_shipped_weights() -> None:
+    """The CPU runs the card's ONNX export, CUDA the state dict: both must be one network."""
+    weights = ROOT / "models" / "watermark-db.pt"
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["onnx_sha256"] == hashlib.sha256(weights.with_suffix(".onnx").read_bytes()).hexdigest()
+    frames = np.stack([cv2.resize(f, (320, 192)) for f in itertools.islice(clip_frames("vtest.avi"), 0, 60, 20)])
+    x = torch.from_numpy(np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 127.5 - 1.0)
+    with torch.inference_mode():
+        expected = load_watermark_model(weights)(x)[:, 0].numpy()
+    got = map_predictor(watermark_network(weights))(frames, "cpu", False)
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
+
+
+def test_an_export_the_card_does_not_name_is_not_used(tmp_path: Path) -> None:
+    """A stale ONNX file beside retrained weights would run a different network on the CPU: it is
+    exported afresh instead, and that export matches the weights."""
+    for name in ("watermark-db.pt", "watermark-db.json"):
+        (tmp_path / name).write_bytes((ROOT / "models" / name).read_bytes())
+    (tmp_path / "watermark-db.onnx").write_bytes(b"stale")
+    graph = exported_graph(tmp_path / "watermark-db.pt")
+    assert graph != b"stale"
+    assert graph == export_onnx(load_watermark_model(tmp_path / "watermark-db.pt"))
+    assert onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"]).get_inputs()[0].name == "x"
 
 def test_dataset_rebuilds_bit_for_bit_with_exact_labels(tmp_path: Path) -> None:
     small = assets.load(small=True)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
-from app.detection.text import MapDetector, map_predictor
+from app.detection.text import MapDetector, Network, map_predictor
 from app.detection.types import Reading, iou
 from training.finetune import boxes_of
 
@@ -26,7 +25,7 @@ COVERED = 0.9  # share of a mark's box the frame's boxes must cover for the fram
 ON_MARK = 0.5  # share of a box that must lie on marks for it to count as right
 
 
-def _detections(model: torch.nn.Module, data: Path, split: str) -> list[tuple[list, list]]:
+def _detections(network: Network, data: Path, split: str) -> list[tuple[list, list]]:
     """Per image: (detections with their scores, true boxes)."""
     images = sorted((data / "images" / split).glob("*.jpg"))
     by_shape: dict[tuple[int, int], list[tuple[Path, np.ndarray]]] = defaultdict(list)
@@ -34,8 +33,9 @@ def _detections(model: torch.nn.Module, data: Path, split: str) -> list[tuple[li
         picture = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         by_shape[picture.shape[:2]].append((path, picture))
     out = []
+    predict = map_predictor(network)
     for (h, w), items in by_shape.items():
-        detector = MapDetector(map_predictor(model), "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained")
+        detector = MapDetector(predict, "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained")
         found = detector.detect([p for _, p in items])
         for (path, _), dets in zip(items, found, strict=True):
             out.append((dets, boxes_of(data / "labels" / split / f"{path.stem}.txt", w, h)))
@@ -90,10 +90,10 @@ def per_frame(results: list[tuple[list, list]], threshold: float) -> dict:
             "marked_frames": marked, "threshold": threshold}
 
 
-def evaluate(model: torch.nn.Module, data: Path, split: str = "val", reading_at: float | None = None) -> dict:
+def evaluate(network: Network, data: Path, split: str = "val", reading_at: float | None = None) -> dict:
     """AP50 over box scores, the operating threshold with its precision and recall, and the per-frame
     figures at that threshold and at `reading_at` (the score the detection stack reads the map at)."""
-    results = _detections(model, data, split)
+    results = _detections(network, data, split)
     scores, hits, truths = _matches(results)
     tp = np.cumsum(hits)
     precision = tp / np.arange(1, len(hits) + 1)
@@ -111,7 +111,7 @@ def evaluate(model: torch.nn.Module, data: Path, split: str = "val", reading_at:
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m training.evaluate WEIGHTS`: the card's validation figures for any weights file."""
-    from app.detection.text import load_watermark_model
+    from app.detection.text import watermark_network
     from training.train import AUTO_READING
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=main.__doc__)
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path(".cache/training/data"), help="the dataset `make train` built")
     parser.add_argument("--reading-at", type=float, default=AUTO_READING, help="box score `auto` reads the map at")
     args = parser.parse_args(argv)
-    print(json.dumps(evaluate(load_watermark_model(args.weights), args.data, reading_at=args.reading_at)))
+    print(json.dumps(evaluate(watermark_network(args.weights.resolve()), args.data, reading_at=args.reading_at)))
 
 
 if __name__ == "__main__":

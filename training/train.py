@@ -109,15 +109,19 @@ def publish_finetune(model, curve: list[dict], recipe: Recipe, data: Path, secon
     """The fine-tuned weights as a state dict, validated through the worker's detector class."""
     import torch
 
+    from app.detection.text import export_onnx, module_network
     from training.evaluate import evaluate
     from training.finetune import SCALES, TILE
 
     out.mkdir(parents=True, exist_ok=True)
     weights = out / WEIGHTS.name
     torch.save(model.state_dict(), weights)
+    graph = export_onnx(model)
+    weights.with_suffix(".onnx").write_bytes(graph)
     _curve(curve, out / CURVE.name)
-    card = _card(recipe, seconds, weights, evaluate(model, data, reading_at=AUTO_READING), base="PP-OCRv4 det (rapidocr-onnxruntime 1.4.4)",
-                 tile=TILE, scales=list(SCALES), curve=curve)
+    card = _card(recipe, seconds, weights, evaluate(module_network(model), data, reading_at=AUTO_READING),
+                 base="PP-OCRv4 det (rapidocr-onnxruntime 1.4.4)", tile=TILE, scales=list(SCALES), curve=curve,
+                 onnx_sha256=hashlib.sha256(graph).hexdigest())
     (out / CARD.name).write_text(json.dumps(card, indent=1) + "\n")
     return card
 

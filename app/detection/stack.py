@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from app.detection.evidence import EvidenceDetector
 from app.detection.static import StaticDetector
-from app.detection.text import MapDetector, load_text_model, load_watermark_model, model_path, map_predictor
+from app.detection.text import MapDetector, map_predictor, model_path, text_network, watermark_network
 from app.models import watermark_reading, watermark_weights, yolo_weights
 from app.registry import BuildContext, Choice
 
@@ -17,7 +17,7 @@ from app.registry import BuildContext, Choice
 def build(ctx: BuildContext) -> Choice:
     settings, info, plan = ctx.settings, ctx.info, ctx.plan
     trained_weights = watermark_weights(settings)
-    trained_predict = map_predictor(load_watermark_model(trained_weights)) if trained_weights is not None else None
+    trained_predict = map_predictor(watermark_network(trained_weights)) if trained_weights is not None else None
     reading = watermark_reading(trained_weights, settings) if trained_weights is not None else None
     if info.frames <= 1 and trained_predict is not None:
         still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, reading, "trained")
@@ -26,7 +26,7 @@ def build(ctx: BuildContext) -> Choice:
                                                           settings.static_window_seconds, 100.0)}
     text = model_path()
     if text is not None:
-        model = map_predictor(load_text_model(text))
+        model = map_predictor(text_network(text))
         sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h)
     trained = set()
     if trained_predict is not None:

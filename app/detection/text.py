@@ -2,33 +2,40 @@
 
 PP-OCRv4's detector is the ONNX model that `rapidocr-onnxruntime` ships in its wheel. It is converted
 to a torch module with onnx2torch (its `Constant` nodes moved into initializers first, which
-onnx2torch needs), so one module runs batched on the worker's CUDA device behind the same
-out-of-memory ladder as YOLO and LaMa, and, exported back to ONNX, in ONNX Runtime on the CPU. The output is a probability map; boxes are
+onnx2torch needs) when it runs on the worker's CUDA device, batched behind the same out-of-memory
+ladder as YOLO and LaMa; on the CPU the ONNX graph itself runs in ONNX Runtime (half torch's time,
+and no torch import: two seconds of every CLI run). The output is a probability map; boxes are
 its connected regions (for text, grown as PP-OCR's unclip grows its shrunk text kernels). The
 watermark detector (`training/finetune.py`) is the same network with fine-tuned weights, stored as
-a state dict over this module.
+a state dict over this module and, exported by training, as ONNX beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
+import json
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import onnxruntime
-import torch
 from loguru import logger
 
 from app.cuda import OomLadder
 from app.detection.types import Detection, Detector, Reading
 from app.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 MIN_SIDE = 4  # px at model scale
 
@@ -51,6 +58,8 @@ def load_watermark_model(weights: Path) -> torch.nn.Module:
     base = model_path()
     if base is None:
         raise ConfigError("the watermark detector needs rapidocr-onnxruntime installed (its network is PP-OCRv4's)")
+    import torch
+
     model = copy.deepcopy(load_text_model(base))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     logger.info("Loaded the watermark detector {}", weights.name)
@@ -100,40 +109,89 @@ def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, w
 Predict = Callable[[np.ndarray, str, bool], np.ndarray]
 
 
-def map_predictor(model: torch.nn.Module) -> Predict:
+class Network:
+    """A PP-OCR-style network in the two forms it runs in: its ONNX graph, run by ONNX Runtime on the CPU,
+    and a torch module for CUDA, each made on first use."""
+
+    def __init__(self, name: str, graph: Callable[[], bytes], module: Callable[[], torch.nn.Module]) -> None:
+        self.name, self._graph, self._module = name, graph, module
+
+    @cached_property
+    def session(self) -> onnxruntime.InferenceSession:
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        return onnxruntime.InferenceSession(self._graph(), options, providers=["CPUExecutionProvider"])
+
+    @cached_property
+    def module(self) -> torch.nn.Module:
+        return self._module()
+
+
+@lru_cache(maxsize=1)
+def text_network(path: Path) -> Network:
+    """PP-OCRv4's text detector from the wheel's ONNX file."""
+    return Network(path.name, path.read_bytes, lambda: load_text_model(path))
+
+
+@lru_cache(maxsize=2)
+def watermark_network(weights: Path) -> Network:
+    """The fine-tuned detector: on the CPU the ONNX export its model card names (`onnx_sha256`) beside the
+    weights, else one exported from the weights now."""
+    return Network(weights.name, lambda: exported_graph(weights), lambda: load_watermark_model(weights))
+
+
+def module_network(model: torch.nn.Module) -> Network:
+    """A network being trained, in memory: exported on first CPU use."""
+    return Network("in training", lambda: export_onnx(model), lambda: model)
+
+
+def exported_graph(weights: Path) -> bytes:
+    """The ONNX graph of `weights`: the card's export when its hashes match the files, else exported now."""
+    card, graph = weights.with_suffix(".json"), weights.with_suffix(".onnx")
+    if card.is_file() and graph.is_file():
+        named = json.loads(card.read_text())
+        data = graph.read_bytes()
+        if named.get("onnx_sha256") == hashlib.sha256(data).hexdigest() and \
+                named.get("sha256") == hashlib.sha256(weights.read_bytes()).hexdigest():
+            return data
+    logger.info("No matching ONNX export beside {}: exporting it from the weights", weights.name)
+    return export_onnx(load_watermark_model(weights))
+
+
+def export_onnx(model: torch.nn.Module) -> bytes:
+    """`model` as an ONNX graph taking any batch and size (input `x`, output `map`)."""
+    import torch
+
+    graph = io.BytesIO()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's warnings about onnx2torch's shape arithmetic
+        torch.onnx.export(copy.deepcopy(model).cpu().eval(), torch.zeros(1, 3, 64, 64), graph, input_names=["x"],
+                          output_names=["map"], opset_version=17, dynamic_axes={"x": axes, "map": axes}, dynamo=False)
+    return graph.getvalue()
+
+
+def map_predictor(network: Network) -> Predict:
     """A PP-OCR-style network as a `Predict`: BGR input scaled to -1..1, as it was trained. On CUDA the
-    torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the same network,
-    exported once to ONNX, runs in ONNX Runtime, which takes half torch's time there (0.09 against
-    0.18 s a 960x544 frame on 2 cores)."""
+    torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the ONNX graph
+    in ONNX Runtime, a frame at a time (no faster in a batch there, and its memory arena stays one
+    frame's size)."""
 
     def predict(frames: np.ndarray, device: str, half: bool) -> np.ndarray:
         x = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
         x /= 127.5
         x -= 1.0
-        if device == "cpu":  # a frame at a time: no faster in a batch there, and the arena stays one frame's size
-            session = cpu_session(model)
-            return np.concatenate([session.run(None, {"x": x[i : i + 1]})[0][:, 0] for i in range(len(x))])
-        net = model.to(device)
+        if device == "cpu":
+            session = network.session
+            feed = session.get_inputs()[0].name
+            return np.concatenate([session.run(None, {feed: x[i : i + 1]})[0][:, 0] for i in range(len(x))])
+        import torch
+
+        net = network.module.to(device)
         with torch.inference_mode(), torch.autocast("cuda") if half else contextlib.nullcontext():
             return net(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
 
     return predict
-
-
-@lru_cache(maxsize=4)
-def cpu_session(model: torch.nn.Module) -> onnxruntime.InferenceSession:
-    """`model` exported to ONNX (any batch and size) in an ONNX Runtime CPU session with torch's thread count."""
-    graph = io.BytesIO()
-    sample = torch.zeros(1, 3, 64, 64)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's tracer warnings about onnx2torch's shape arithmetic
-        torch.onnx.export(model.cpu(), sample, graph, input_names=["x"], output_names=["map"], opset_version=17,
-                          dynamic_axes={"x": axes, "map": axes}, dynamo=False)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    options.log_severity_level = 3
-    return onnxruntime.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
 
 
 class MapDetector(Detector):
