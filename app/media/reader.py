@@ -6,7 +6,6 @@ import subprocess
 from collections.abc import Iterator
 from typing import BinaryIO
 
-import cv2
 import numpy as np
 
 from app.errors import InputError
@@ -25,21 +24,20 @@ def _fill(stream: BinaryIO, view: memoryview) -> bool:
     return True
 
 
-def _pipe(args: list[str], width: int, height: int, codec: str, yuv: bool = False) -> Iterator[np.ndarray]:
-    """RGB frames of `width` x `height` from ffmpeg `args` writing rawvideo to stdout (rgb24, or yuv420p
-    when `yuv`, converted here); the OS pipe is the only buffer, so memory stays at one frame here.
-    Each frame comes in its own writable array: the restorer pastes into it in place."""
+def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
+    """Frames of `width` x `height` from ffmpeg `args` writing rawvideo rgb24 to stdout; the OS pipe is
+    the only buffer, so memory stays at one frame here. Each frame is read straight into its own
+    writable array: the restorer pastes into it in place."""
     proc, tail = spawn(args, stdout=subprocess.PIPE)
     assert proc.stdout is not None
     count = 0
-    shape = (height * 3 // 2, width) if yuv else (height, width, 3)
     try:
         while True:
-            raw = np.empty(shape, np.uint8)
-            if not _fill(proc.stdout, memoryview(raw).cast("B")):
+            frame = np.empty((height, width, 3), np.uint8)
+            if not _fill(proc.stdout, memoryview(frame).cast("B")):
                 break
             count += 1
-            yield cv2.cvtColor(raw, cv2.COLOR_YUV2RGB_I420) if yuv else raw
+            yield frame
     finally:
         proc.stdout.close()
         if proc.poll() is None:
@@ -57,18 +55,13 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     ffmpeg applies the display rotation (autorotate) so frames come out at
     `info.width` x `info.height`. Frames come at a constant `info.fps`: a variable-rate
     source, or an AVI with empty "repeat" packets, keeps its duration.
-
-    Even-sized video comes as yuv420p, converted to RGB here with OpenCV: swscale's RGB conversion
-    costs more than a 1080p frame's whole restoration, and OpenCV's is its exact inverse on the way
-    out (`app.media.writer`), so the pixels no mark covers come back as they were.
     """
-    yuv = info.width % 2 == 0 and info.height % 2 == 0
     args = [
         "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path,
         "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
-        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "yuv420p" if yuv else "rgb24", "pipe:1",
+        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
     ]
-    yield from _pipe(args, info.width, info.height, info.codec, yuv)
+    yield from _pipe(args, info.width, info.height, info.codec)
 
 
 def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -1,5 +1,4 @@
-"""Streaming encoder: RGB frames piped into ffmpeg as yuv420p (converted with OpenCV, the inverse of
-the reader's conversion), NVENC first, libx264 as the fallback.
+"""Streaming encoder: RGB frames piped into ffmpeg, NVENC first, libx264 as the fallback.
 
 The source's audio is muxed in the same ffmpeg run, copied when MP4 can carry the
 codec and re-encoded to AAC otherwise.
@@ -13,14 +12,13 @@ from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 
-import cv2
 import numpy as np
 from loguru import logger
 
 from app.config import EncoderName
 from app.errors import EncodeError
 from app.media.probe import VideoInfo
-from app.media.process import INPUT_FENCE, spawn
+from app.media.process import INPUT_FENCE, SWS_FLAGS, spawn
 
 NVENC_ARGS = [
     "-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr", "-cq", "16", "-b:v", "0",
@@ -100,10 +98,10 @@ class VideoWriter:
         codec_args = NVENC_ARGS if encoder.name == "h264_nvenc" else X264_ARGS
         args = [
             "ffmpeg", "-nostdin", "-y", "-v", "error",
-            "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.out_width}x{self.out_height}",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.out_width}x{self.out_height}",
             "-r", source.fps_rational, "-i", "pipe:0",
         ]
-        args += [*with_source_audio(source), *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
+        args += [*with_source_audio(source), "-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
                  str(self.output)]
         self.output.parent.mkdir(parents=True, exist_ok=True)
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
@@ -114,9 +112,8 @@ class VideoWriter:
         if pad_h or pad_w:
             frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
         assert self._proc.stdin is not None
-        yuv = cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.uint8), cv2.COLOR_RGB2YUV_I420)
         try:
-            self._proc.stdin.write(memoryview(yuv).cast("B"))
+            self._proc.stdin.write(memoryview(np.ascontiguousarray(frame, dtype=np.uint8)).cast("B"))
         except (BrokenPipeError, OSError) as exc:
             self._proc.wait()
             raise EncodeError(f"{self.encoder.name} stopped after {self.frames_written} frames: {self._tail.text()}") from exc
