@@ -58,7 +58,7 @@ DETECTORS: dict[str, Entry] = {
 DETECTOR_ALIASES = {"flo": "auto", "florence": "auto"}
 
 FILLERS: dict[str, Entry] = {
-    "auto": Entry("app.inpainting.lama:build_auto", "LaMa when weights are configured, else OpenCV"),
+    "auto": Entry("app.inpainting.auto:build", "LaMa when weights are configured, else OpenCV"),
     "lama": Entry("app.inpainting.lama:build", "LaMa (LAMA_MODEL or LAMA_MODEL_URL), batched on crops"),
     "opencv": Entry("app.inpainting.opencv:build", "OpenCV Telea: weights-free, fine for thin marks"),
 }

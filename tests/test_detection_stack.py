@@ -5,6 +5,9 @@ real text; the evidence rules themselves on hand-made sightings."""
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,8 @@ from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
 from scripts.footage import clip_frames, composite, logo_rgba, mark_box, pan_frames, text_rgba, write_clip
 from tests.conftest import psnr
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FPS = 25
 
@@ -153,3 +158,24 @@ def test_a_fixed_camera_clip_with_a_wordless_logo_is_cleaned(service: WatermarkR
     before = [psnr(c[y1:y2, x1:x2], m[y1:y2, x1:x2]) for c, m in zip(clean, read_frames(probe(marked)), strict=True)]
     after = [psnr(c[y1:y2, x1:x2], o[y1:y2, x1:x2]) for c, o in zip(clean, read_frames(probe(tmp_path / "out.mp4")), strict=True)]
     assert np.mean(after) > np.mean(before) + 6, (np.mean(before), np.mean(after))
+
+
+CPU_RUN = """
+import json, sys
+from app.service import WatermarkRemovalService
+report = WatermarkRemovalService().clean("samples/sample.mp4", sys.argv[1])
+print(json.dumps({"device": report.device, "marked": report.watermark_frames,
+                  "torch": "torch" in sys.modules, "onnx2torch": "onnx2torch" in sys.modules}))
+"""
+
+
+def test_the_cpu_path_cleans_the_sample_without_importing_torch(tmp_path: Path) -> None:
+    """On the CPU both map detectors run their ONNX graphs in ONNX Runtime: a whole `auto` run imports
+    neither torch nor onnx2torch (about four seconds of every CLI run), and still finds the mark."""
+    done = subprocess.run([sys.executable, "-c", CPU_RUN, str(tmp_path / "out.mp4")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["marked"] > 150
+    if result["device"] == "cpu":
+        assert not result["torch"] and not result["onnx2torch"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -126,3 +127,12 @@ def test_missing_input_and_audio_only_input(tmp_path: Path) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", str(audio)], check=True)
     with pytest.raises(InputError, match="no video stream"):
         probe(audio)
+
+
+def test_decoded_frames_are_writable_and_their_own(pan_clean: Path) -> None:
+    """The restorer pastes into decoded frames in place: each must be writable and share no memory
+    with the next one (a reused buffer would paste one frame's fill into the frames queued after it)."""
+    frames = list(itertools.islice(read_frames(probe(pan_clean)), 3))
+    assert all(f.flags.writeable for f in frames)
+    assert not np.shares_memory(frames[0], frames[1]) and not np.shares_memory(frames[1], frames[2])
+    assert not np.array_equal(frames[0], frames[2]), "the pan moves: three distinct pictures"

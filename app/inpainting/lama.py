@@ -132,9 +132,3 @@ def build(ctx: BuildContext) -> Choice:
     filler = LamaFiller(load_lama(weights, plan.device), plan.device, plan.inpaint_batch, ctx.settings.inpaint_max_side)
     return Choice(filler, "lama", f"LaMa model {weights.name} on {plan.device}")
 
-
-def build_auto(ctx: BuildContext) -> Choice:
-    """`auto`: LaMa when weights are configured, else OpenCV's Telea."""
-    from app.inpainting.opencv import build as build_opencv
-
-    return build(ctx) if lama_weights(ctx.settings) is not None else build_opencv(ctx)
