@@ -178,18 +178,19 @@ def map_predictor(network: Network) -> Predict:
     frame's size)."""
 
     def predict(frames: np.ndarray, device: str, half: bool) -> np.ndarray:
-        x = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
-        x /= 127.5
-        x -= 1.0
         if device == "cpu":
+            x = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+            x /= 127.5
+            x -= 1.0
             session = network.session
             feed = session.get_inputs()[0].name
             return np.concatenate([session.run(None, {feed: x[i : i + 1]})[0][:, 0] for i in range(len(x))])
         import torch
 
         net = network.module.to(device)
+        x = torch.from_numpy(frames[..., ::-1].copy()).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         with torch.inference_mode(), torch.autocast("cuda") if half else contextlib.nullcontext():
-            return net(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
+            return net(x)[:, 0].float().cpu().numpy()
 
     return predict
 
