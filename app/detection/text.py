@@ -120,7 +120,9 @@ class Network:
     def session(self) -> onnxruntime.InferenceSession:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        return onnxruntime.InferenceSession(self._graph(), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(self._graph(), options, providers=["CPUExecutionProvider"])
+        logger.info("Loaded {} into ONNX Runtime for the CPU", self.name)
+        return session
 
     @cached_property
     def module(self) -> torch.nn.Module:
@@ -130,19 +132,19 @@ class Network:
 @lru_cache(maxsize=1)
 def text_network(path: Path) -> Network:
     """PP-OCRv4's text detector from the wheel's ONNX file."""
-    return Network(path.name, path.read_bytes, lambda: load_text_model(path))
+    return Network(f"the PP-OCRv4 text detector ({path.name})", path.read_bytes, lambda: load_text_model(path))
 
 
 @lru_cache(maxsize=2)
 def watermark_network(weights: Path) -> Network:
     """The fine-tuned detector: on the CPU the ONNX export its model card names (`onnx_sha256`) beside the
     weights, else one exported from the weights now."""
-    return Network(weights.name, lambda: exported_graph(weights), lambda: load_watermark_model(weights))
+    return Network(f"the watermark detector {weights.name}", lambda: exported_graph(weights), lambda: load_watermark_model(weights))
 
 
 def module_network(model: torch.nn.Module) -> Network:
     """A network being trained, in memory: exported on first CPU use."""
-    return Network("in training", lambda: export_onnx(model), lambda: model)
+    return Network("the model in training", lambda: export_onnx(model), lambda: model)
 
 
 def exported_graph(weights: Path) -> bytes:
