@@ -36,10 +36,13 @@ from app.media.reader import read_samples
 
 ANALYSIS_LONG_SIDE = 960
 MIN_SAMPLES = 12
-SPOT_IOU = 0.4
-STRAY_HITS, STRAY_SAMPLES = 3, 60  # a place proposed fewer times than this, not for this many samples, is dropped  # a proposal joins a spot when it overlaps it this much
+SPOT_IOU = 0.4  # a proposal joins a spot when it overlaps it this much
+STRAY_HITS, STRAY_SAMPLES = 3, 60  # a place proposed fewer times than this, not for this many samples, is dropped
 KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on long videos
 KEEP_ABSENT = 16  # ... and of the place while nothing is proposed there
+KEEP_LOOKS = 48  # grey sampled frames kept (reservoir), searched for a decided mark's other places
+FOUND = 0.38  # match of a mark's edge picture for a sample to show it at a place no detector proposed
+NEAR = 3  # px (edge-picture scale): two samples' best matches this close are one place
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
 MIN_COVERAGE = 0.4  # share of the sampled frames a mark (all its spots) must be proposed in
 MIN_SECONDS = 4.0  # ... and for this long in all (or half the video when shorter)
@@ -195,6 +198,7 @@ class EvidenceDetector(Detector):
         self.spots: list[Spot] = []
         self.marks: list[Mark] = []
         self.samples = 0
+        self.looks: list[tuple[int, np.ndarray]] = []
         self.frames_seen = 0
         super().__init__()
         self.source_fallbacks: list[str] = []
@@ -274,8 +278,18 @@ class EvidenceDetector(Detector):
             for s, spot in enumerate(self.spots):
                 if s not in touched and len(spot.hits) >= 2:
                     self._absence(spot, gray)
+            self._keep_look(gray)
             self.samples += 1
         self.spots = [s for s in self.spots if len(s.hits) >= STRAY_HITS or self.samples - s.hits[-1] <= STRAY_SAMPLES]
+
+    def _keep_look(self, gray: np.ndarray) -> None:
+        """A reservoir of whole sampled frames, bounded in number however long the video."""
+        if len(self.looks) < KEEP_LOOKS:
+            self.looks.append((self.samples, gray))
+        else:
+            slot = int(self.rng.integers(0, self.samples + 1))
+            if slot < KEEP_LOOKS:
+                self.looks[slot] = (self.samples, gray)
 
     def _plausible(self, box: Box) -> bool:
         w, h = box[2] - box[0], box[3] - box[1]
@@ -359,10 +373,11 @@ class EvidenceDetector(Detector):
             if evidence is None:
                 continue
             growth = None if evidence.startswith("still scene") else self._growth(members)
+            marks = [self._mark(seen[k], templates[k], evidence, growth) for k in family]
             for k in family:
-                self.marks.append(self._mark(seen[k], templates[k], evidence, growth))
                 logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", seen[k].box,
                             len(seen[k].hits), self.samples, len(family), evidence)
+            self.marks += marks + self._elsewhere(marks, hits)
         self._say_what_decided()
 
     def _consistency(self, crops: list[np.ndarray]) -> float:
@@ -479,6 +494,62 @@ class EvidenceDetector(Detector):
         if background is not None and correlation(background, template) >= SAME_MARK:
             background = None  # "absent" sightings that look like the mark are the detectors' misses
         return Mark(box, mask, padded, template, set(spot.hits), evidence, background)
+
+    def _elsewhere(self, marks: list[Mark], hits: set[int]) -> list[Mark]:
+        """The places a decided mark also takes turns at where no detector proposed it (a logo the
+        detectors find at one corner only): its edge picture searched over the kept samples where it
+        was not seen. A place counts when two or more samples show the picture there, always at the
+        same spot, and the place does not show it while the mark is seen elsewhere (a lookalike in
+        the scene would)."""
+        reference = marks[0]
+        x1, y1, x2, y2 = reference.analysis_box
+        th, tw = reference.template.shape[1:]
+        fx, fy = tw / (x2 - x1), th / (y2 - y1)
+        size = (max(tw, round(self.aw * fx)), max(th, round(self.ah * fy)))
+        template = _hwc(reference.template)
+        scores = {index: cv2.matchTemplate(_hwc(edges(gray, size)), template, cv2.TM_CCOEFF_NORMED)
+                  for index, gray in self.looks}
+        known = [(round(m.analysis_box[0] * fx), round(m.analysis_box[1] * fy)) for m in marks]
+        best: list[tuple[int, int, int]] = []
+        for index, score in scores.items():
+            if index in hits:
+                continue
+            score = score.copy()
+            for kx, ky in known:
+                score[max(0, ky - th) : ky + th, max(0, kx - tw) : kx + tw] = -1
+            _, value, _, (px, py) = cv2.minMaxLoc(score)
+            if value >= FOUND:
+                best.append((index, px, py))
+        found: list[Mark] = []
+        while best:
+            _, px, py = best[0]
+            place = [b for b in best if abs(b[1] - px) <= NEAR and abs(b[2] - py) <= NEAR]
+            best = [b for b in best if b not in place]
+            near = {index: float(score[max(0, py - NEAR) : py + NEAR + 1, max(0, px - NEAR) : px + NEAR + 1].max())
+                    for index, score in scores.items()}
+            while_elsewhere = [v for index, v in near.items() if index in hits]
+            if len(place) < 2 or (while_elsewhere and float(np.median(while_elsewhere)) >= FOUND):
+                continue
+            found.append(self._moved(reference, px / fx - x1, py / fy - y1, {i for i, v in near.items() if v >= FOUND}))
+        for mark in found:
+            logger.info("Mark at {} (analysis px): its picture, searched, shows in {} kept samples where no detector "
+                        "proposed it", mark.analysis_box, len(mark.hits))
+        return found
+
+    def _moved(self, reference: Mark, dx: float, dy: float, shown: set[int]) -> Mark:
+        """`reference` at another place (shifted by dx, dy analysis px, kept inside the frame). It keeps the
+        reference's edge picture: on a fixed camera the place's own median would be mostly its scenery,
+        which every frame shows whether the mark is there or not."""
+        ax1, ay1, ax2, ay2 = reference.analysis_box
+        dx = int(np.clip(round(dx), -ax1, self.aw - ax2))
+        dy = int(np.clip(round(dy), -ay1, self.ah - ay2))
+        sx, sy = self.width / self.aw, self.height / self.ah
+        bx1, by1, bx2, by2 = reference.box
+        sdx = int(np.clip(round(dx * sx), -bx1, self.width - bx2))
+        sdy = int(np.clip(round(dy * sy), -by1, self.height - by2))
+        evidence = reference.evidence.split(" (")[0] + " (this place found by the mark's picture)"
+        return Mark((bx1 + sdx, by1 + sdy, bx2 + sdx, by2 + sdy), reference.mask, (ax1 + dx, ay1 + dy, ax2 + dx, ay2 + dy),
+                    reference.template, shown, evidence)
 
     def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part

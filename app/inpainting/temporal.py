@@ -13,6 +13,8 @@ import numpy as np
 from app.detection.types import iou
 
 STILL_LEVEL = 1.5  # median absolute grey change between frames (outside masks) below which the camera is still
+DRIFT = 2.0  # source px the picture may have shifted since the camera stood still (slow pans over flat colour)
+LOCKED = 0.3  # phase-correlation response above which that shift is the camera's (below: people, noise, sway)
 PROBE_WIDTH = 320
 MAX_SPOTS = 8  # places kept in memory: a jumping mark has a few; a moving one is followed by its latest crops
 SAME_SPOT = 0.5  # a crop overlapping a kept place this much (IoU) replaces it
@@ -30,6 +32,8 @@ class BackgroundMemory:
         self.frame = -1
         self.still_since = 0
         self._previous: np.ndarray | None = None
+        self._anchor: np.ndarray | None = None  # the probe picture when the camera last stood still
+        self._window: np.ndarray | None = None
         self.scale = min(1.0, PROBE_WIDTH / width)
         self.spots: list[tuple[int, int, int, int]] = []  # the latest crop at each place a mark was, oldest first
         self.kept: list[tuple[int, int, int, int]] = []  # places known before streaming, remembered throughout
@@ -52,9 +56,22 @@ class BackgroundMemory:
         if self._previous is not None:
             visible = ~small_mask
             change = np.median(np.abs(small - self._previous)[visible]) if visible.any() else 255
-            if change > STILL_LEVEL:
+            if change > STILL_LEVEL or self._drifted(small):
                 self.still_since = self.frame
+                self._anchor = None
         self._previous = small
+        if self._anchor is None:
+            self._anchor = small.astype(np.float32)
+
+    def _drifted(self, small: np.ndarray) -> bool:
+        """Whether the picture has shifted since the camera last stood still: a slow pan over flat colour
+        changes few pixels from one frame to the next (the median stays low) but moves all of them."""
+        if self._anchor is None:
+            return False
+        if self._window is None:
+            self._window = cv2.createHanningWindow((small.shape[1], small.shape[0]), cv2.CV_32F)
+        (dx, dy), response = cv2.phaseCorrelate(self._anchor, small.astype(np.float32), self._window)
+        return response >= LOCKED and float(np.hypot(dx, dy)) / self.scale > DRIFT
 
     def remember(self, frame: np.ndarray, masked: np.ndarray) -> None:
         """Keep this frame's visible pixels at the marks' places (call after `next_frame` and any `recall`)."""
