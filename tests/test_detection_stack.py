@@ -16,7 +16,7 @@ import pytest
 
 from app.config import ProcessOptions
 from app.detection.evidence import EvidenceDetector, Spot, _jumps
-from app.detection.types import Reading, iou
+from app.detection.types import Detection, Detector, Reading, iou
 from app.detection.text import MapDetector, map_predictor, model_path, text_network
 from app.media.probe import probe
 from app.media.reader import read_frames
@@ -69,6 +69,49 @@ def test_a_jumping_mark_is_found_at_each_place_within_a_second(service: Watermar
         found = next((f.index for f in report.frames[jump : jump + period]
                       if any(_covers(box, truth) for box in f.boxes)), None)
         assert found is not None and found - jump <= FPS, f"the mark at {truth} from frame {jump} found at {found}"
+
+
+class OnePlace(Detector):
+    """A proposal source that boxes the mark only where it sits at `place` (as the trained detector
+    does with a logo over busy scenery at the other corners)."""
+
+    name = "scripted"
+
+    def __init__(self, boxes: list[tuple[int, int, int, int] | None]) -> None:
+        super().__init__()
+        self.boxes, self.seen = boxes, 0
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        out = [[Detection(box=b, source=self.name)] if (b := self.boxes[self.seen + k]) is not None else []
+               for k in range(len(frames))]
+        self.seen += len(frames)
+        return out
+
+
+@pytest.mark.parametrize("jumping", [True, False])
+def test_a_mark_proposed_at_one_place_is_found_where_it_jumps_and_nowhere_else(jumping: bool, tmp_path: Path) -> None:
+    """Fixed camera (vtest.avi), the opencv logo opaque, jumping between three corners every 2.5 s or
+    still; the only proposals are at the first corner. The mark's own picture finds the other two
+    corners, frame by frame; a mark that does not jump gets no other place."""
+    fps, period = 10, 25
+    logo = logo_rgba(56, words=False)
+    frames = list(clip_frames("vtest.avi", 100))
+    h, w = frames[0].shape[:2]
+    places = [(w - 56 - 19, h - logo.shape[0] - 19), (19, 19), (w - 56 - 19, 19)]
+    at = [places[(i // period) % 3] if jumping else places[0] for i in range(len(frames))]
+    path = tmp_path / "clip.mp4"
+    write_clip([composite(f, logo, x, y, 1.0) for f, (x, y) in zip(frames, at, strict=True)], path, fps, audio=False)
+    info = probe(path)
+    truths = [mark_box(logo, *p) for p in at]
+    detector = EvidenceDetector({}, {"scripted"}, info, 1.0, 10.0)
+    scale = detector.aw / w
+    proposals = [tuple(round(v * scale) for v in t) if p == places[0] else None for t, p in zip(truths, at, strict=True)]
+    detector.source_factories = {"scripted": lambda aw, ah: OnePlace(proposals[:: detector.every])}
+    detector.analyse(info)
+    assert len(detector.marks) == (3 if jumping else 1), [m.analysis_box for m in detector.marks]
+    found = detector.detect(list(read_frames(info)))
+    for index, (dets, truth) in enumerate(zip(found, truths, strict=True)):
+        assert dets and all(iou(d.box, truth) >= 0.4 for d in dets), (index, truth, [d.box for d in dets])
 
 
 def _covers(box: tuple[int, int, int, int], truth: tuple[int, int, int, int]) -> bool:

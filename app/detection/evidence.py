@@ -40,7 +40,7 @@ SPOT_IOU = 0.4  # a proposal joins a spot when it overlaps it this much
 STRAY_HITS, STRAY_SAMPLES = 3, 60  # a place proposed fewer times than this, not for this many samples, is dropped
 KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on long videos
 KEEP_ABSENT = 16  # ... and of the place while nothing is proposed there
-KEEP_LOOKS = 48  # grey sampled frames kept (reservoir), searched for a decided mark's other places
+KEEP_LOOKS = 32  # sampled frames kept (reservoir, in colour), searched for a decided mark's other places
 FOUND = 0.38  # match of a mark's edge picture for a sample to show it at a place no detector proposed
 NEAR = 3  # px (edge-picture scale): two samples' best matches this close are one place
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
@@ -67,15 +67,18 @@ THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a
 SPAN = 0.7  # a box spanning this share of the frame's width or height is not a mark
 
 
-def edges(gray: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The edge picture of a grey crop at `size` (w, h): |d/dx| and |d/dy| stacked, float32.
+def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The edge picture of a grey (or colour) crop at `size` (w, h): |d/dx| and |d/dy| stacked, float32.
 
     Two orientation channels (sign dropped: an opaque mark's outline flips sign with the background)
     tell different letters apart where a plain magnitude would match any line of text with another.
+    In colour, the strongest channel's: a red logo on a brown wall has edges no grey picture shows.
     """
-    blurred = cv2.GaussianBlur(gray.astype(np.float32), (3, 3), 0)
+    blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
     gx = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 1, 0))
     gy = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
+    if picture.ndim == 3:
+        gx, gy = gx.max(axis=2), gy.max(axis=2)
     return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
 
 
@@ -178,6 +181,7 @@ class Mark:
     hits: set[int]
     evidence: str
     background: np.ndarray | None = None  # the place's edge picture without the mark, when seen
+    colour: bool = False  # the edge picture is of the colour frame (places found by search), else grey
 
 
 class EvidenceDetector(Detector):
@@ -241,7 +245,8 @@ class EvidenceDetector(Detector):
             if mark.background is not None:
                 arrays[f"background{i}"] = mark.background
             marks.append({"box": list(mark.box), "analysis_box": list(mark.analysis_box), "hits": sorted(mark.hits),
-                          "evidence": mark.evidence, "background": mark.background is not None})
+                          "evidence": mark.evidence, "background": mark.background is not None,
+                          "colour": mark.colour})
         header = {"size": [self.width, self.height], "every": self.every, "samples": self.samples, "marks": marks,
                   "notes": self.notes, "fallbacks": self.source_fallbacks, "multiscale": self.multiscale}
         with path.open("wb") as out:
@@ -254,7 +259,8 @@ class EvidenceDetector(Detector):
             if header["size"] != [self.width, self.height]:
                 raise InputError(f"the analysis is for {header['size']}, this part is {self.width}x{self.height}")
             self.marks = [Mark(tuple(m["box"]), data[f"mask{i}"], tuple(m["analysis_box"]), data[f"template{i}"],
-                               set(m["hits"]), m["evidence"], data[f"background{i}"] if m["background"] else None)
+                               set(m["hits"]), m["evidence"], data[f"background{i}"] if m["background"] else None,
+                               bool(m.get("colour", False)))
                           for i, m in enumerate(header["marks"])]
         self.every, self.samples = int(header["every"]), int(header["samples"])
         self.notes, self.source_fallbacks = list(header["notes"]), list(header["fallbacks"])
@@ -278,18 +284,18 @@ class EvidenceDetector(Detector):
             for s, spot in enumerate(self.spots):
                 if s not in touched and len(spot.hits) >= 2:
                     self._absence(spot, gray)
-            self._keep_look(gray)
+            self._keep_look(frame)
             self.samples += 1
         self.spots = [s for s in self.spots if len(s.hits) >= STRAY_HITS or self.samples - s.hits[-1] <= STRAY_SAMPLES]
 
-    def _keep_look(self, gray: np.ndarray) -> None:
+    def _keep_look(self, frame: np.ndarray) -> None:
         """A reservoir of whole sampled frames, bounded in number however long the video."""
         if len(self.looks) < KEEP_LOOKS:
-            self.looks.append((self.samples, gray))
+            self.looks.append((self.samples, frame))
         else:
             slot = int(self.rng.integers(0, self.samples + 1))
             if slot < KEEP_LOOKS:
-                self.looks[slot] = (self.samples, gray)
+                self.looks[slot] = (self.samples, frame)
 
     def _plausible(self, box: Box) -> bool:
         w, h = box[2] - box[0], box[3] - box[1]
@@ -506,9 +512,13 @@ class EvidenceDetector(Detector):
         th, tw = reference.template.shape[1:]
         fx, fy = tw / (x2 - x1), th / (y2 - y1)
         size = (max(tw, round(self.aw * fx)), max(th, round(self.ah * fy)))
-        template = _hwc(reference.template)
-        scores = {index: cv2.matchTemplate(_hwc(edges(gray, size)), template, cv2.TM_CCOEFF_NORMED)
-                  for index, gray in self.looks}
+        pictures = {index: _hwc(edges(frame, size)) for index, frame in self.looks}
+        tx, ty = min(round(x1 * fx), size[0] - tw), min(round(y1 * fy), size[1] - th)
+        seen = [p[ty : ty + th, tx : tx + tw] for index, p in pictures.items() if index in hits]
+        if not seen:
+            return []
+        template = np.median(np.stack(seen), axis=0).astype(np.float32)
+        scores = {index: cv2.matchTemplate(p, template, cv2.TM_CCOEFF_NORMED) for index, p in pictures.items()}
         known = [(round(m.analysis_box[0] * fx), round(m.analysis_box[1] * fy)) for m in marks]
         best: list[tuple[int, int, int]] = []
         for index, score in scores.items():
@@ -530,16 +540,17 @@ class EvidenceDetector(Detector):
             while_elsewhere = [v for index, v in near.items() if index in hits]
             if len(place) < 2 or (while_elsewhere and float(np.median(while_elsewhere)) >= FOUND):
                 continue
-            found.append(self._moved(reference, px / fx - x1, py / fy - y1, {i for i, v in near.items() if v >= FOUND}))
+            found.append(self._moved(reference, px / fx - x1, py / fy - y1, {i for i, v in near.items() if v >= FOUND},
+                                     template.transpose(2, 0, 1)))
         for mark in found:
             logger.info("Mark at {} (analysis px): its picture, searched, shows in {} kept samples where no detector "
                         "proposed it", mark.analysis_box, len(mark.hits))
         return found
 
-    def _moved(self, reference: Mark, dx: float, dy: float, shown: set[int]) -> Mark:
-        """`reference` at another place (shifted by dx, dy analysis px, kept inside the frame). It keeps the
-        reference's edge picture: on a fixed camera the place's own median would be mostly its scenery,
-        which every frame shows whether the mark is there or not."""
+    def _moved(self, reference: Mark, dx: float, dy: float, shown: set[int], template: np.ndarray) -> Mark:
+        """`reference` at another place (shifted by dx, dy analysis px, kept inside the frame), checked per
+        frame by the colour edge picture it was found by: the reference place's, since on a fixed camera
+        the new place's own median would be mostly its scenery, shown whether the mark is there or not."""
         ax1, ay1, ax2, ay2 = reference.analysis_box
         dx = int(np.clip(round(dx), -ax1, self.aw - ax2))
         dy = int(np.clip(round(dy), -ay1, self.ah - ay2))
@@ -549,7 +560,7 @@ class EvidenceDetector(Detector):
         sdy = int(np.clip(round(dy * sy), -by1, self.height - by2))
         evidence = reference.evidence.split(" (")[0] + " (this place found by the mark's picture)"
         return Mark((bx1 + sdx, by1 + sdy, bx2 + sdx, by2 + sdy), reference.mask, (ax1 + dx, ay1 + dy, ax2 + dx, ay2 + dy),
-                    reference.template, shown, evidence)
+                    np.ascontiguousarray(template), shown, evidence, colour=True)
 
     def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part
@@ -594,10 +605,14 @@ class EvidenceDetector(Detector):
         return out
 
     def _shows(self, frame: np.ndarray, mark: Mark, threshold: float) -> bool:
-        x1, y1, x2, y2 = mark.box
+        """Whether the frame shows the mark's edge picture, read where that picture was taken (the analysis
+        box in source pixels: the mark's box may be grown beyond it)."""
         ax1, ay1, ax2, ay2 = mark.analysis_box
-        gray = cv2.resize(cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY), (ax2 - ax1, ay2 - ay1),
-                          interpolation=cv2.INTER_AREA)
-        picture = edges(gray, (mark.template.shape[2], mark.template.shape[1]))
+        sx, sy = self.width / self.aw, self.height / self.ah
+        x1, y1 = int(ax1 * sx), int(ay1 * sy)
+        x2, y2 = max(x1 + 1, min(self.width, round(ax2 * sx))), max(y1 + 1, min(self.height, round(ay2 * sy)))
+        crop = frame[y1:y2, x1:x2] if mark.colour else cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY)
+        picture = edges(cv2.resize(crop, (ax2 - ax1, ay2 - ay1), interpolation=cv2.INTER_AREA),
+                        (mark.template.shape[2], mark.template.shape[1]))
         shown = correlation(picture, mark.template)
         return shown >= threshold and (mark.background is None or shown > correlation(picture, mark.background))
