@@ -68,17 +68,16 @@ SPAN = 0.7  # a box spanning this share of the frame's width or height is not a 
 
 
 def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """The edge picture of a grey (or colour) crop at `size` (w, h): |d/dx| and |d/dy| stacked, float32.
+    """The edge picture of an RGB crop at `size` (w, h): |d/dx| and |d/dy| stacked, float32.
 
     Two orientation channels (sign dropped: an opaque mark's outline flips sign with the background)
     tell different letters apart where a plain magnitude would match any line of text with another.
-    In colour, the strongest channel's: a red logo on a brown wall has edges no grey picture shows.
+    Each is the strongest colour channel's: a red logo on a brown wall, or a coloured logo at half
+    opacity, has edges a grey picture hardly shows.
     """
     blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
-    gx = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 1, 0))
-    gy = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
-    if picture.ndim == 3:
-        gx, gy = gx.max(axis=2), gy.max(axis=2)
+    gx = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 1, 0)).max(axis=2)
+    gy = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 0, 1)).max(axis=2)
     return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
 
 
@@ -181,7 +180,6 @@ class Mark:
     hits: set[int]
     evidence: str
     background: np.ndarray | None = None  # the place's edge picture without the mark, when seen
-    colour: bool = False  # the edge picture is of the colour frame (places found by search), else grey
 
 
 class EvidenceDetector(Detector):
@@ -245,8 +243,7 @@ class EvidenceDetector(Detector):
             if mark.background is not None:
                 arrays[f"background{i}"] = mark.background
             marks.append({"box": list(mark.box), "analysis_box": list(mark.analysis_box), "hits": sorted(mark.hits),
-                          "evidence": mark.evidence, "background": mark.background is not None,
-                          "colour": mark.colour})
+                          "evidence": mark.evidence, "background": mark.background is not None})
         header = {"size": [self.width, self.height], "every": self.every, "samples": self.samples, "marks": marks,
                   "notes": self.notes, "fallbacks": self.source_fallbacks, "multiscale": self.multiscale}
         with path.open("wb") as out:
@@ -259,8 +256,7 @@ class EvidenceDetector(Detector):
             if header["size"] != [self.width, self.height]:
                 raise InputError(f"the analysis is for {header['size']}, this part is {self.width}x{self.height}")
             self.marks = [Mark(tuple(m["box"]), data[f"mask{i}"], tuple(m["analysis_box"]), data[f"template{i}"],
-                               set(m["hits"]), m["evidence"], data[f"background{i}"] if m["background"] else None,
-                               bool(m.get("colour", False)))
+                               set(m["hits"]), m["evidence"], data[f"background{i}"] if m["background"] else None)
                           for i, m in enumerate(header["marks"])]
         self.every, self.samples = int(header["every"]), int(header["samples"])
         self.notes, self.source_fallbacks = list(header["notes"]), list(header["fallbacks"])
@@ -273,17 +269,16 @@ class EvidenceDetector(Detector):
         frames = [f for _, f in batch]
         found = {name: source.detect(frames) for name, source in sources.items()}
         for k, frame in enumerate(frames):
-            gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
             touched: set[int] = set()
             for name, per_frame in found.items():
                 for det in per_frame[k]:
                     if self._plausible(det.box):
                         touched.add(self._spot_for(det.box, name))
             for s in touched:
-                self._sighting(self.spots[s], gray)
+                self._sighting(self.spots[s], frame)
             for s, spot in enumerate(self.spots):
                 if s not in touched and len(spot.hits) >= 2:
-                    self._absence(spot, gray)
+                    self._absence(spot, frame)
             self._keep_look(frame)
             self.samples += 1
         self.spots = [s for s in self.spots if len(s.hits) >= STRAY_HITS or self.samples - s.hits[-1] <= STRAY_SAMPLES]
@@ -325,16 +320,16 @@ class EvidenceDetector(Detector):
             spot.trained_last = self.samples
         return best
 
-    def _sighting(self, spot: Spot, gray: np.ndarray) -> None:
+    def _sighting(self, spot: Spot, frame: np.ndarray) -> None:
         """Keep this sample's edge pictures (inside, and around with the inside blanked) in the reservoir."""
         (x1, y1, x2, y2), (cx1, cy1, cx2, cy2) = spot.regions(self.aw, self.ah)
-        crop = edges(gray[y1:y2, x1:x2], spot.crop_size)
-        around = gray[cy1:cy2, cx1:cx2]
+        crop = edges(frame[y1:y2, x1:x2], spot.crop_size)
+        around = frame[cy1:cy2, cx1:cx2]
         context = edges(around, (around.shape[1], around.shape[0]))
         context[:, max(0, y1 - cy1 - 2) : y2 - cy1 + 2, max(0, x1 - cx1 - 2) : x2 - cx1 + 2] = 0
         context = _resized(context, CONTEXT_SIZE)
         wx1, wy1, wx2, wy2 = spot.reach(self.aw, self.ah)
-        wide = edges(gray[wy1:wy2, wx1:wx2], (wx2 - wx1, wy2 - wy1))
+        wide = edges(frame[wy1:wy2, wx1:wx2], (wx2 - wx1, wy2 - wy1))
         wide = cv2.resize(np.hypot(wide[0], wide[1]), spot.wide_size, interpolation=cv2.INTER_AREA)
         spot.seen += 1
         if len(spot.crops) < KEEP_CROPS:
@@ -346,11 +341,11 @@ class EvidenceDetector(Detector):
             if slot < KEEP_CROPS:
                 spot.crops[slot], spot.contexts[slot], spot.wide[slot] = crop, context, wide
 
-    def _absence(self, spot: Spot, gray: np.ndarray) -> None:
+    def _absence(self, spot: Spot, frame: np.ndarray) -> None:
         """What the place looks like when nothing was proposed there (a jumping mark is elsewhere):
         on a still scene this is the background the per-frame check must tell the mark from."""
         x1, y1, x2, y2 = spot.regions(self.aw, self.ah)[0]
-        crop = edges(gray[y1:y2, x1:x2], spot.crop_size)
+        crop = edges(frame[y1:y2, x1:x2], spot.crop_size)
         if len(spot.absent) < KEEP_ABSENT:
             spot.absent.append(crop)
         else:
@@ -549,8 +544,8 @@ class EvidenceDetector(Detector):
 
     def _moved(self, reference: Mark, dx: float, dy: float, shown: set[int], template: np.ndarray) -> Mark:
         """`reference` at another place (shifted by dx, dy analysis px, kept inside the frame), checked per
-        frame by the colour edge picture it was found by: the reference place's, since on a fixed camera
-        the new place's own median would be mostly its scenery, shown whether the mark is there or not."""
+        frame by the edge picture it was found by: the reference place's, since on a fixed camera the new
+        place's own median would be mostly its scenery, shown whether the mark is there or not."""
         ax1, ay1, ax2, ay2 = reference.analysis_box
         dx = int(np.clip(round(dx), -ax1, self.aw - ax2))
         dy = int(np.clip(round(dy), -ay1, self.ah - ay2))
@@ -560,7 +555,7 @@ class EvidenceDetector(Detector):
         sdy = int(np.clip(round(dy * sy), -by1, self.height - by2))
         evidence = reference.evidence.split(" (")[0] + " (this place found by the mark's picture)"
         return Mark((bx1 + sdx, by1 + sdy, bx2 + sdx, by2 + sdy), reference.mask, (ax1 + dx, ay1 + dy, ax2 + dx, ay2 + dy),
-                    np.ascontiguousarray(template), shown, evidence, colour=True)
+                    np.ascontiguousarray(template), shown, evidence)
 
     def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part
@@ -611,8 +606,7 @@ class EvidenceDetector(Detector):
         sx, sy = self.width / self.aw, self.height / self.ah
         x1, y1 = int(ax1 * sx), int(ay1 * sy)
         x2, y2 = max(x1 + 1, min(self.width, round(ax2 * sx))), max(y1 + 1, min(self.height, round(ay2 * sy)))
-        crop = frame[y1:y2, x1:x2] if mark.colour else cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY)
-        picture = edges(cv2.resize(crop, (ax2 - ax1, ay2 - ay1), interpolation=cv2.INTER_AREA),
+        picture = edges(cv2.resize(frame[y1:y2, x1:x2], (ax2 - ax1, ay2 - ay1), interpolation=cv2.INTER_AREA),
                         (mark.template.shape[2], mark.template.shape[1]))
         shown = correlation(picture, mark.template)
         return shown >= threshold and (mark.background is None or shown > correlation(picture, mark.background))
