@@ -43,6 +43,7 @@ KEEP_ABSENT = 16  # ... and of the place while nothing is proposed there
 KEEP_LOOKS = 32  # sampled frames kept (reservoir, in colour), searched for a decided mark's other places
 FOUND = 0.38  # match of a mark's edge picture for a sample to show it at a place no detector proposed
 NEAR = 3  # px (edge-picture scale): two samples' best matches this close are one place
+PLAIN, LOOKALIKE = 0.6, 0.25  # a place shows the mark plainly: its median match, and the most while it is elsewhere
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
 MIN_COVERAGE = 0.4  # share of the sampled frames a mark (all its spots) must be proposed in
 MIN_SECONDS = 4.0  # ... and for this long in all (or half the video when shorter)
@@ -118,13 +119,6 @@ def best_shift(picture: np.ndarray, reference: np.ndarray) -> tuple[int, int, fl
     scores = cv2.matchTemplate(padded, _hwc(reference), cv2.TM_CCOEFF_NORMED)
     _, best, _, (dx, dy) = cv2.minMaxLoc(scores)
     return dx, dy, float(best)
-
-
-def shifted(picture: np.ndarray, dx: int, dy: int) -> np.ndarray:
-    """`picture` moved as `best_shift` found it should be."""
-    h, w = picture.shape[1:]
-    padded = cv2.copyMakeBorder(_hwc(picture), SHIFT, SHIFT, SHIFT, SHIFT, cv2.BORDER_REPLICATE)
-    return padded[dy : dy + h, dx : dx + w].reshape(h, w, -1).transpose(2, 0, 1)
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -355,30 +349,37 @@ class EvidenceDetector(Detector):
 
     def _decide(self, duration_s: float) -> None:
         """Marks are decided per family (one spot, or the spots of a mark that jumps between places):
-        all the family's sightings together must recur, agree with each other, and show the evidence."""
+        all the family's sightings together must agree with each other and show the evidence, and,
+        with the places its picture is found at by search, recur over the video."""
         min_hits = max(3, round(min(MIN_SECONDS, 0.5 * duration_s) * self.samples / max(duration_s, 1e-6)))
         seen = [spot for spot in self.spots if len(spot.crops) >= 2]
         templates = [np.median(np.stack(spot.crops), axis=0) for spot in seen]
         for family in self._families(seen, templates):
             hits = set().union(*(seen[k].hits for k in family))
-            if len(hits) < min_hits or len(hits) < MIN_COVERAGE * self.samples:
-                continue
-            crops = self._aligned_crops([seen[k] for k in family], [templates[k] for k in family])
-            consistency = self._consistency(crops)
-            if consistency < CONSISTENT:
+            if len(hits) < STRAY_HITS:
                 continue
             members = [seen[k] for k in family]
+            consistency = float(np.median([self._consistency(m.crops) for m in members]))
+            if consistency < CONSISTENT:
+                continue
             around = float(np.median([self._consistency(m.contexts) for m in members]))
             trained = sum(m.trained_hits for m in members)
             evidence = self._evidence(consistency, around, trained, len(hits), _jumps(members))
-            if evidence is None:
+            growth = None if evidence is None or evidence.startswith("still scene") else self._growth(members)
+            marks = [self._mark(seen[k], templates[k], evidence or "", growth) for k in family]
+            alone = evidence is not None and len(hits) >= min_hits and len(hits) >= MIN_COVERAGE * self.samples
+            others = self._elsewhere(marks, hits, proven=alone)
+            if evidence is None and others:  # the search found the places it takes turns at
+                evidence = f"the same picture takes turns at {len(marks) + len(others)} places"
+                for mark in marks + others:
+                    mark.evidence = evidence + mark.evidence
+            shown = hits.union(*(m.hits for m in others))
+            if evidence is None or len(shown) < min_hits or len(shown) < MIN_COVERAGE * self.samples:
                 continue
-            growth = None if evidence.startswith("still scene") else self._growth(members)
-            marks = [self._mark(seen[k], templates[k], evidence, growth) for k in family]
-            for k in family:
-                logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", seen[k].box,
-                            len(seen[k].hits), self.samples, len(family), evidence)
-            self.marks += marks + self._elsewhere(marks, hits)
+            for mark in marks + others:
+                logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", mark.analysis_box,
+                            len(mark.hits), self.samples, len(marks) + len(others), mark.evidence)
+            self.marks += marks + others
         self._say_what_decided()
 
     def _consistency(self, crops: list[np.ndarray]) -> float:
@@ -407,16 +408,6 @@ class EvidenceDetector(Detector):
         if abs(w - ow) > 0.2 * ow or abs(h - oh) > 0.2 * oh:
             return False
         return best_shift(_resized(template, other.crop_size), other_template)[2] >= SAME_MARK
-
-    @staticmethod
-    def _aligned_crops(spots: list[Spot], templates: list[np.ndarray]) -> list[np.ndarray]:
-        """Every sighting of a family, at the first place's size and aligned to it."""
-        size, reference = spots[0].crop_size, templates[0]
-        crops = list(spots[0].crops)
-        for spot, template in zip(spots[1:], templates[1:], strict=True):
-            dx, dy, _ = best_shift(_resized(template, size), reference)
-            crops += [shifted(_resized(c, size), dx, dy) for c in spot.crops]
-        return crops
 
     @staticmethod
     def _evidence(inside: float, around: float, trained_hits: int, hits: int, places: int) -> str | None:
@@ -496,12 +487,14 @@ class EvidenceDetector(Detector):
             background = None  # "absent" sightings that look like the mark are the detectors' misses
         return Mark(box, mask, padded, template, set(spot.hits), evidence, background)
 
-    def _elsewhere(self, marks: list[Mark], hits: set[int]) -> list[Mark]:
-        """The places a decided mark also takes turns at where no detector proposed it (a logo the
-        detectors find at one corner only): its edge picture searched over the kept samples where it
-        was not seen. A place counts when two or more samples show the picture there, always at the
-        same spot, and the place does not show it while the mark is seen elsewhere (a lookalike in
-        the scene would)."""
+    def _elsewhere(self, marks: list[Mark], hits: set[int], proven: bool) -> list[Mark]:
+        """The places a mark also takes turns at where no detector proposed it (a logo the detectors
+        find at one corner only): its edge picture searched over the kept samples where it was not
+        seen. A place counts when two or more samples show the picture there, always at the same
+        spot, and the place does not show it while the mark is seen elsewhere (a lookalike in the
+        scene would). When the places found are the mark's only evidence (not `proven` by its own
+        sightings), one of them must show it plainly: a word of a subtitle line is found again
+        in other lines, faintly, and beside words that stay on screen while it is gone."""
         reference = marks[0]
         x1, y1, x2, y2 = reference.analysis_box
         th, tw = reference.template.shape[1:]
@@ -526,6 +519,7 @@ class EvidenceDetector(Detector):
             if value >= FOUND:
                 best.append((index, px, py))
         found: list[Mark] = []
+        plain = False
         while best:
             _, px, py = best[0]
             place = [b for b in best if abs(b[1] - px) <= NEAR and abs(b[2] - py) <= NEAR]
@@ -533,14 +527,13 @@ class EvidenceDetector(Detector):
             near = {index: float(score[max(0, py - NEAR) : py + NEAR + 1, max(0, px - NEAR) : px + NEAR + 1].max())
                     for index, score in scores.items()}
             while_elsewhere = [v for index, v in near.items() if index in hits]
-            if len(place) < 2 or (while_elsewhere and float(np.median(while_elsewhere)) >= FOUND):
+            lookalike = float(np.median(while_elsewhere)) if while_elsewhere else 0.0
+            if len(place) < 2 or lookalike >= FOUND:
                 continue
-            found.append(self._moved(reference, px / fx - x1, py / fy - y1, {i for i, v in near.items() if v >= FOUND},
-                                     template.transpose(2, 0, 1)))
-        for mark in found:
-            logger.info("Mark at {} (analysis px): its picture, searched, shows in {} kept samples where no detector "
-                        "proposed it", mark.analysis_box, len(mark.hits))
-        return found
+            shown = {i for i, v in near.items() if v >= FOUND}
+            plain |= float(np.median([near[i] for i in shown])) >= PLAIN and lookalike <= LOOKALIKE
+            found.append(self._moved(reference, px / fx - x1, py / fy - y1, shown, template.transpose(2, 0, 1)))
+        return found if proven or plain else []
 
     def _moved(self, reference: Mark, dx: float, dy: float, shown: set[int], template: np.ndarray) -> Mark:
         """`reference` at another place (shifted by dx, dy analysis px, kept inside the frame), checked per
