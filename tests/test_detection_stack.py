@@ -44,10 +44,26 @@ def cuts_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("clip", ["cuts", "vtest"])
+@pytest.fixture(scope="module")
+def subtitles_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 s of a real photo panned, with a cut, and burned-in subtitles: a new line every 2 s, bottom
+    centre, the same words coming back in other lines at other places (not a watermark)."""
+    lines = ["Where were you last night?", "I told you, at the station.", "Nobody saw you there.",
+             "Then ask the driver, you know him."]
+    frames = [f for photo in ("home.jpg", "baboon.jpg") for f in pan_frames(photo, (640, 360), 4 * FPS, FPS)]
+    out = []
+    for i, frame in enumerate(frames):
+        text = text_rgba(lines[(i // (2 * FPS)) % len(lines)], 20)
+        out.append(composite(frame, text, (640 - text.shape[1]) // 2, 360 - text.shape[0] - 16, 1.0))
+    path = tmp_path_factory.mktemp("stack") / "subtitles.mp4"
+    write_clip(out, path, FPS)
+    return path
+
+
+@pytest.mark.parametrize("clip", ["cuts", "vtest", "subtitles"])
 def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalService, clip: str, cuts_clip: Path,
-                                                     vtest_clip: Path, tmp_path: Path) -> None:
-    source = cuts_clip if clip == "cuts" else vtest_clip
+                                                     vtest_clip: Path, subtitles_clip: Path, tmp_path: Path) -> None:
+    source = {"cuts": cuts_clip, "vtest": vtest_clip, "subtitles": subtitles_clip}[clip]
     report = service.clean(source, tmp_path / "out.mp4", ProcessOptions())
     assert report.detector == "auto" and report.frames_processed == probe(source).frames
     assert report.watermark_frames == 0 and sum(report.restored_pixels.values()) == 0, "zero masked pixels"

@@ -18,7 +18,7 @@ from app.inpainting.restorer import Restorer
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
-from scripts.footage import clip_frames, composite, logo_rgba, mark_box, write_clip
+from scripts.footage import clip_frames, composite, logo_rgba, mark_box, pan_frames, write_clip
 from tests.conftest import psnr
 
 
@@ -236,3 +236,36 @@ def test_jittering_boxes_of_one_mark_share_a_crop_size_and_batch(tiny_lama: Path
     frames = [frame_with_box() for _ in jitter]
     restorer.inpaint_batch(frames, [[Detection(box=b, source="yolo")] for b in jitter])
     assert [c[0][0] for c in model.calls] == [8], "eight jittering crops, one batch"
+
+
+@pytest.mark.parametrize("footage", ["pan", "still"])
+def test_remembered_picture_is_only_recalled_while_the_camera_stands_still(footage: str) -> None:
+    """A slow pan over a flat-colour picture (HappyFish.jpg) changes few pixels from one frame to the
+    next, yet moves all of them: what memory recalls behind a mark must still be the picture there now.
+    On a fixed camera (vtest.avi) it is recalled, and right."""
+    from app.inpainting.temporal import BackgroundMemory
+
+    if footage == "pan":
+        frames = list(pan_frames("HappyFish.jpg", (640, 360), 75, 25))
+    else:
+        frames = list(clip_frames("vtest.avi", 60))
+    h, w = frames[0].shape[:2]
+    places = [(w - 120, h - 60, w - 20, h - 20), (20, 20, 120, 60)]
+    memory = BackgroundMemory(w, h)
+    recalled, errors = 0, []
+    for i, frame in enumerate(frames):
+        x1, y1, x2, y2 = places[(i // 15) % 2]  # a mark that jumps between two corners every 15 frames
+        masked = np.zeros((h, w), bool)
+        masked[y1:y2, x1:x2] = True
+        memory.next_frame(frame, masked, [(x1, y1, x2, y2)])
+        found = memory.recall((x1, y1, x2, y2), np.ones((y2 - y1, x2 - x1), np.uint8))
+        if found is not None:
+            picture, valid = found
+            recalled += int(valid.sum())
+            truth = frame[y1:y2, x1:x2].astype(np.int16)
+            errors.append(float(np.abs(picture.astype(np.int16) - truth)[valid].mean()))
+        memory.remember(frame, masked)
+    if footage == "still":
+        assert recalled > 0 and max(errors) < 8, (recalled, errors)
+    else:
+        assert not errors or max(errors) < 8, errors

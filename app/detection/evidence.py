@@ -59,6 +59,7 @@ REACH = 2  # heights of the proposal searched around it for the rest of the mark
 WIDE_SIDE = 128  # px: long side of the stored pictures of that reach
 STEADY = 0.3  # a mark's edge varies across sightings by less than this share of its strength (median deviation)
 EDGE = 24.0  # gradient magnitude that counts as an edge
+SPECK = 4  # px (of a stored edge picture): a steady edge smaller than this is noise, not a mark's
 MAX_GROWTH = 3.0  # a grown box larger than this many proposals is the scene, not the mark
 STILL_BACKGROUND = 0.1  # persistent share of the reach beyond which the picture is too still to grow by
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
@@ -82,6 +83,15 @@ def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
 
 
+def _without_specks(binary: np.ndarray) -> np.ndarray:
+    """`binary` without components smaller than SPECK pixels: an edge pixel that happens to stay put
+    over the sightings is noise, and masked it would be a dot of scenery repainted."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    keep = np.zeros(count, np.uint8)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= SPECK
+    return keep[labels]
+
+
 def _resized(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A stacked edge picture (channels, h, w) at another (w, h)."""
     return np.stack([cv2.resize(channel, size, interpolation=cv2.INTER_AREA) for channel in picture])
@@ -101,7 +111,7 @@ def _jumps(spots: list[Spot]) -> int:
 def _shape(magnitude: np.ndarray) -> np.ndarray:
     """A mark's pixels from its edge strength: strong edges, closed, with the shapes they enclose."""
     strong = (magnitude > max(20.0, 0.35 * float(magnitude.max()))).astype(np.uint8)
-    return fill_holes(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))) > 0
+    return fill_holes(_without_specks(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))) > 0
 
 
 def _hwc(picture: np.ndarray) -> np.ndarray:
@@ -444,6 +454,7 @@ class EvidenceDetector(Detector):
         outside[inner[1] : inner[3], inner[0] : inner[2]] = False
         if persistent[outside].mean() > STILL_BACKGROUND:
             return None
+        persistent = _without_specks(persistent)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(persistent, np.ones((7, 7), np.uint8)))
         box = list(inner)
         for label in range(1, count):
@@ -552,17 +563,19 @@ class EvidenceDetector(Detector):
 
     def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part
-        of the mark (a word of a handle); the part beyond the place's own picture is masked whole."""
+        of the mark (a word of a handle); the part beyond the place's own picture is masked whole.
+        Proposals that end inside the place's padded picture add nothing: a strip of their padding
+        around the mark would be scenery repainted."""
         x1, y1, x2, y2 = spot.extent or spot.box
+        if x1 >= area[0] and y1 >= area[1] and x2 <= area[2] and y2 <= area[3]:
+            return area, mask
         pad = max(2, round(PAD * min(x2 - x1, y2 - y1)))
         ex = (max(0, x1 - pad), max(0, y1 - pad), min(self.aw, x2 + pad), min(self.ah, y2 + pad))
-        if ex[0] >= area[0] and ex[1] >= area[1] and ex[2] <= area[2] and ex[3] <= area[3]:
-            return area, mask
         union = (min(ex[0], area[0]), min(ex[1], area[1]), max(ex[2], area[2]), max(ex[3], area[3]))
         whole = np.zeros((union[3] - union[1], union[2] - union[0]), bool)
         whole[ex[1] - union[1] : ex[3] - union[1], ex[0] - union[0] : ex[2] - union[0]] = True
         inner = cv2.resize(mask.astype(np.uint8), (area[2] - area[0], area[3] - area[1]), interpolation=cv2.INTER_NEAREST)
-        whole[area[1] - union[1] : area[3] - union[1], area[0] - union[0] : area[2] - union[0]] |= inner > 0
+        whole[area[1] - union[1] : area[3] - union[1], area[0] - union[0] : area[2] - union[0]] = inner > 0
         return union, whole
 
     def _say_what_decided(self) -> None:
