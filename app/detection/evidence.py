@@ -485,14 +485,14 @@ class EvidenceDetector(Detector):
                                interpolation=cv2.INTER_NEAREST) > 0
             wide[padded[1] - area[1] : padded[3] - area[1], padded[0] - area[0] : padded[2] - area[0]] |= inner
             mask = wide
+        if mask.mean() < 0.05:
+            mask = np.ones_like(mask)  # no shape to go by: the whole picture
         area, mask = self._take_in_extent(spot, area, mask)
         sx, sy = self.width / self.aw, self.height / self.ah
         x1, y1, x2, y2 = area
         box = (int(x1 * sx), int(y1 * sy), min(self.width, int(np.ceil(x2 * sx))), min(self.height, int(np.ceil(y2 * sy))))
         mask = cv2.resize(cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)), (box[2] - box[0], box[3] - box[1]),
                           interpolation=cv2.INTER_NEAREST) > 0
-        if mask.mean() < 0.05:
-            mask = np.ones_like(mask)
         background = np.median(np.stack(spot.absent), axis=0) if len(spot.absent) >= 2 else None
         if background is not None and correlation(background, template) >= SAME_MARK:
             background = None  # "absent" sightings that look like the mark are the detectors' misses
@@ -563,14 +563,17 @@ class EvidenceDetector(Detector):
 
     def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part
-        of the mark (a word of a handle); the part beyond the place's own picture is masked whole.
-        Proposals that end inside the place's padded picture add nothing: a strip of their padding
-        around the mark would be scenery repainted."""
+        of the mark (a word of a handle); the part beyond the place's own picture is masked whole,
+        padded on the sides where it goes past. Proposals that end inside the place's padded picture
+        add nothing: a strip of their padding around the mark would be scenery repainted."""
         x1, y1, x2, y2 = spot.extent or spot.box
         if x1 >= area[0] and y1 >= area[1] and x2 <= area[2] and y2 <= area[3]:
             return area, mask
         pad = max(2, round(PAD * min(x2 - x1, y2 - y1)))
-        ex = (max(0, x1 - pad), max(0, y1 - pad), min(self.aw, x2 + pad), min(self.ah, y2 + pad))
+        ex = (max(0, x1 - pad) if x1 < area[0] else max(area[0], x1 - pad),
+              max(0, y1 - pad) if y1 < area[1] else max(area[1], y1 - pad),
+              min(self.aw, x2 + pad) if x2 > area[2] else min(area[2], x2 + pad),
+              min(self.ah, y2 + pad) if y2 > area[3] else min(area[3], y2 + pad))
         union = (min(ex[0], area[0]), min(ex[1], area[1]), max(ex[2], area[2]), max(ex[3], area[3]))
         whole = np.zeros((union[3] - union[1], union[2] - union[0]), bool)
         whole[ex[1] - union[1] : ex[3] - union[1], ex[0] - union[0] : ex[2] - union[0]] = True
