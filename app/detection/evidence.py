@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from loguru import logger
 
-from app.detection.static import fill_holes
+from app.detection.static import fill_holes, without_specks
 from app.detection.types import Box, Detection, Detector, iou
 from app.errors import InputError
 from app.media.probe import VideoInfo
@@ -83,15 +83,6 @@ def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
 
 
-def _without_specks(binary: np.ndarray) -> np.ndarray:
-    """`binary` without components smaller than SPECK pixels: an edge pixel that happens to stay put
-    over the sightings is noise, and masked it would be a dot of scenery repainted."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    keep = np.zeros(count, np.uint8)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= SPECK
-    return keep[labels]
-
-
 def _resized(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A stacked edge picture (channels, h, w) at another (w, h)."""
     return np.stack([cv2.resize(channel, size, interpolation=cv2.INTER_AREA) for channel in picture])
@@ -111,7 +102,7 @@ def _jumps(spots: list[Spot]) -> int:
 def _shape(magnitude: np.ndarray) -> np.ndarray:
     """A mark's pixels from its edge strength: strong edges, closed, with the shapes they enclose."""
     strong = (magnitude > max(20.0, 0.35 * float(magnitude.max()))).astype(np.uint8)
-    return fill_holes(_without_specks(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)))) > 0
+    return fill_holes(without_specks(cv2.morphologyEx(strong, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)), SPECK)) > 0
 
 
 def _hwc(picture: np.ndarray) -> np.ndarray:
@@ -454,7 +445,7 @@ class EvidenceDetector(Detector):
         outside[inner[1] : inner[3], inner[0] : inner[2]] = False
         if persistent[outside].mean() > STILL_BACKGROUND:
             return None
-        persistent = _without_specks(persistent)
+        persistent = without_specks(persistent, SPECK)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(persistent, np.ones((7, 7), np.uint8)))
         box = list(inner)
         for label in range(1, count):
