@@ -238,3 +238,22 @@ def test_the_cpu_path_cleans_the_sample_without_importing_torch(tmp_path: Path) 
     assert result["marked"] > 150
     if result["device"] == "cpu":
         assert not result["torch"] and not result["onnx2torch"]
+
+
+def test_parts_of_one_mark_seen_together_become_one_and_a_lookalike_elsewhere_does_not():
+    """A logo split by the proposals into its top and bottom (touching, same samples) is one mark over
+    both, padded as one; a part seen at other samples, or apart, stays its own."""
+    from app.detection.evidence import Mark, _merged
+
+    def mark(box, hits):
+        w, h = box[2] - box[0], box[3] - box[1]
+        return Mark(box, np.ones((h, w), bool), box, np.zeros((2, 8, 8), np.float32), set(hits), "test")
+
+    top, bottom = mark((583, 295, 612, 321), {1, 5, 9}), mark((570, 314, 625, 343), {1, 5, 9})
+    other_time, apart = mark((600, 330, 630, 350), {2, 6, 10}), mark((10, 10, 40, 40), {1, 5, 9})
+    merged = _merged([top, bottom, other_time, apart], 640, 360)
+    assert len(merged) == 3
+    whole = max(merged, key=lambda m: (m.box[2] - m.box[0]) * (m.box[3] - m.box[1]))
+    assert whole.box[0] < 570 and whole.box[1] < 295 and whole.box[2] > 625 and whole.box[3] > 343
+    assert whole.mask.shape == (whole.box[3] - whole.box[1], whole.box[2] - whole.box[0])
+    assert whole.mask[321 - whole.box[1] - 2, 575 - whole.box[0]] and not whole.mask[0, 0]

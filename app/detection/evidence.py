@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -66,6 +66,7 @@ MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this m
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
+SAME_SAMPLES = 0.8  # share of sightings two touching marks share to be parts of one
 SPAN = 0.7  # a box spanning this share of the frame's width or height is not a mark
 
 
@@ -97,6 +98,40 @@ def _jumps(spots: list[Spot]) -> int:
         if all(len(mine & set(other.hits)) <= JUMP_OVERLAP * min(len(mine), len(other.hits)) for other in spots[:k]):
             turns += 1
     return turns if turns == len(spots) else 1
+
+
+def _merged(marks: list[Mark], width: int, height: int) -> list[Mark]:
+    """Marks that touch and are seen at the same samples are parts of one (the proposals split a
+    logo into its top and bottom): one mark over their union, masks united, checked per frame by its
+    largest part's picture."""
+    out: list[Mark] = []
+    for mark in sorted(marks, key=lambda m: -(m.box[2] - m.box[0]) * (m.box[3] - m.box[1])):
+        for k, whole in enumerate(out):
+            together = len(mark.hits & whole.hits) >= SAME_SAMPLES * len(mark.hits | whole.hits)
+            if together and _touch(mark.box, whole.box):
+                out[k] = _united(whole, mark, width, height)
+                break
+        else:
+            out.append(mark)
+    return out
+
+
+def _touch(a: Box, b: Box) -> bool:
+    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+
+def _united(whole: Mark, part: Mark, width: int, height: int) -> Mark:
+    """The union of two parts, its box padded as one mark's (the share PAD of its own short side, of
+    which each part's box already has that of its smaller size); the mask is the parts' own."""
+    x1, y1 = min(whole.box[0], part.box[0]), min(whole.box[1], part.box[1])
+    x2, y2 = max(whole.box[2], part.box[2]), max(whole.box[3], part.box[3])
+    short = lambda b: min(b[2] - b[0], b[3] - b[1])  # noqa: E731
+    extra = max(0, round(PAD * (short((x1, y1, x2, y2)) - max(short(whole.box), short(part.box))) / (1 + 2 * PAD)))
+    box = (max(0, x1 - extra), max(0, y1 - extra), min(width, x2 + extra), min(height, y2 + extra))
+    mask = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+    for m in (whole, part):
+        mask[m.box[1] - box[1] : m.box[3] - box[1], m.box[0] - box[0] : m.box[2] - box[0]] |= m.mask.astype(np.uint8)
+    return replace(whole, box=box, mask=fill_holes(mask) > 0, hits=whole.hits | part.hits)
 
 
 def _shape(magnitude: np.ndarray) -> np.ndarray:
@@ -381,6 +416,7 @@ class EvidenceDetector(Detector):
                 logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", mark.analysis_box,
                             len(mark.hits), self.samples, len(marks) + len(others), mark.evidence)
             self.marks += marks + others
+        self.marks = _merged(self.marks, self.width, self.height)
         self._say_what_decided()
 
     def _consistency(self, crops: list[np.ndarray]) -> float:
