@@ -127,11 +127,7 @@ def test_auto_uses_lama_when_configured_and_opencv_otherwise(tiny_lama: Path, pa
         WatermarkRemovalService(Settings(), probe_gpu=False).clean(path, tmp_path / "c.mp4")
 
 
-def test_unblending_beats_inpainting_on_semi_transparent_text(pan_text, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where no frame showed the picture (the memory is left out here), undoing the blend beats guessing."""
-    from app.inpainting.temporal import BackgroundMemory
-
-    monkeypatch.setattr(BackgroundMemory, "recall", lambda self, box, mask: None)
+def test_unblending_beats_inpainting_on_semi_transparent_text(pan_text, tmp_path: Path) -> None:
     clean, marked, truth = pan_text
     x1, y1, x2, y2 = truth
     scores = {}
@@ -223,50 +219,14 @@ def test_places_known_before_streaming_restore_a_jumping_mark_on_its_first_visit
     assert results[0] > 30 and results[0] > results[1] + 6, results
 
 
-def still_mark_frames(clean: list[np.ndarray], x: int, y: int) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
-    logo = logo_rgba(56)
-    return [composite(frame, logo, x, y, 0.9) for frame in clean], [mark_box(logo, x, y)] * len(clean)
+def test_moving_camera_never_uses_remembered_pixels() -> None:
+    from scripts.footage import pan_frames
 
-
-def test_moving_camera_restores_a_still_mark_from_the_picture_that_slid_under_it() -> None:
-    """A handheld-like pan and zoom (building.jpg) under a mark that stays put: the picture now under
-    the mark was in view a few frames before, beside it; moved with the motion read around the mark,
-    it restores the mark far better than guessing."""
     clean = list(pan_frames("building.jpg", (768, 576), 80, 25))
-    marked, boxes = still_mark_frames(clean, 500, 380)
-    results = {}
-    for memory in (True, False):
-        restorer = Restorer(OpenCVFiller(), 768, 576, margin=32, kernel=7, iterations=1, unblend=False)
-        if not memory:
-            restorer.memory.recall = lambda box, mask: None  # the same pipeline without the memory
-        out = restore_all(restorer, marked, boxes)
-        results[memory] = (np.mean([psnr(out[i][b[1]:b[3], b[0]:b[2]], clean[i][b[1]:b[3], b[0]:b[2]])
-                                    for i, b in zip(range(20, 80), boxes[20:])]), restorer.pixels["remembered"])
-    assert results[True][1] > 0 and results[True][0] > results[False][0] + 4, results
-
-
-def test_a_cut_forgets_the_picture_remembered_before_it() -> None:
-    """After a cut the remembered picture belongs to another scene: the first frame after it recalls
-    nothing, and what is recalled later is the new scene's picture, moved with its own pan."""
-    from app.inpainting.temporal import BackgroundMemory
-
-    frames = list(pan_frames("building.jpg", (768, 576), 30, 25)) + list(pan_frames("fruits.jpg", (768, 576), 30, 25))
-    x1, y1, x2, y2 = 460, 340, 620, 460
-    inside = np.zeros((y2 - y1, x2 - x1), np.uint8)
-    inside[32:-32, 32:-32] = 1
-    masked = np.zeros((576, 768), bool)
-    masked[y1:y2, x1:x2] = inside > 0
-    memory = BackgroundMemory(768, 576)
-    recalled: dict[int, float] = {}
-    for i, frame in enumerate(frames):
-        memory.next_frame(frame, masked, [(x1, y1, x2, y2)])
-        found = memory.recall((x1, y1, x2, y2), inside)
-        if found is not None:
-            picture, valid = found
-            recalled[i] = float(np.abs(picture.astype(np.int16) - frame[y1:y2, x1:x2])[valid].mean())
-        memory.remember(frame, masked)
-    assert any(i < 30 for i in recalled) and 30 not in recalled, sorted(recalled)
-    assert max(error for i, error in recalled.items() if i > 30) < 8, recalled  # the old scene's would be ~40
+    marked, boxes = jumping_mark_frames(clean)
+    restorer = Restorer(OpenCVFiller(), 768, 576, margin=32, kernel=7, iterations=1, unblend=False)
+    restore_all(restorer, marked, boxes)
+    assert restorer.pixels["remembered"] == 0 and restorer.pixels["inpainted"] > 0
 
 
 def test_jittering_boxes_of_one_mark_share_a_crop_size_and_batch(tiny_lama: Path) -> None:
@@ -279,10 +239,10 @@ def test_jittering_boxes_of_one_mark_share_a_crop_size_and_batch(tiny_lama: Path
 
 
 @pytest.mark.parametrize("footage", ["pan", "still"])
-def test_remembered_picture_is_the_picture_there_now(footage: str) -> None:
+def test_remembered_picture_is_only_recalled_while_the_camera_stands_still(footage: str) -> None:
     """A slow pan over a flat-colour picture (HappyFish.jpg) changes few pixels from one frame to the
-    next, yet moves all of them: what memory recalls behind a mark must be the picture there now,
-    moved with the pan. On a fixed camera (vtest.avi) it is recalled as it was, and right."""
+    next, yet moves all of them: what memory recalls behind a mark must still be the picture there now.
+    On a fixed camera (vtest.avi) it is recalled, and right."""
     from app.inpainting.temporal import BackgroundMemory
 
     if footage == "pan":
@@ -290,22 +250,22 @@ def test_remembered_picture_is_the_picture_there_now(footage: str) -> None:
     else:
         frames = list(clip_frames("vtest.avi", 60))
     h, w = frames[0].shape[:2]
-    places = [(w - 140, h - 80, w - 20, h - 20), (20, 20, 140, 80)]  # the mark with a 16 px margin
+    places = [(w - 120, h - 60, w - 20, h - 20), (20, 20, 120, 60)]
     memory = BackgroundMemory(w, h)
     recalled, errors = 0, []
     for i, frame in enumerate(frames):
         x1, y1, x2, y2 = places[(i // 15) % 2]  # a mark that jumps between two corners every 15 frames
-        inside = np.zeros((y2 - y1, x2 - x1), np.uint8)
-        inside[16:-16, 16:-16] = 1
         masked = np.zeros((h, w), bool)
-        masked[y1:y2, x1:x2] = inside > 0
+        masked[y1:y2, x1:x2] = True
         memory.next_frame(frame, masked, [(x1, y1, x2, y2)])
-        found = memory.recall((x1, y1, x2, y2), inside)
+        found = memory.recall((x1, y1, x2, y2), np.ones((y2 - y1, x2 - x1), np.uint8))
         if found is not None:
             picture, valid = found
             recalled += int(valid.sum())
             truth = frame[y1:y2, x1:x2].astype(np.int16)
             errors.append(float(np.abs(picture.astype(np.int16) - truth)[valid].mean()))
         memory.remember(frame, masked)
-    bound = 8 if footage == "still" else 16  # the picture as it was, not moved with the pan, is off by 40 and more
-    assert recalled > 0 and max(errors) < bound, (recalled, errors)
+    if footage == "still":
+        assert recalled > 0 and max(errors) < 8, (recalled, errors)
+    else:
+        assert not errors or max(errors) < 8, errors
