@@ -67,6 +67,7 @@ SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
 SAME_SAMPLES = 0.8  # share of sightings two touching marks share to be parts of one
+EXTENT_MARGIN = 2  # px around the part of a proposal that reaches past its place's picture
 SPAN = 0.7  # a box spanning this share of the frame's width or height is not a mark
 
 
@@ -590,13 +591,14 @@ class EvidenceDetector(Detector):
 
     def _take_in_extent(self, spot: Spot, area: Box, mask: np.ndarray) -> tuple[Box, np.ndarray]:
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part
-        of the mark (a word of a handle); the part beyond the place's own picture is masked whole,
-        padded on the sides where it goes past. Proposals that end inside the place's padded picture
-        add nothing: a strip of their padding around the mark would be scenery repainted."""
+        of the mark (a word of a handle); the part beyond the place's own picture is masked whole, to
+        the proposal's own box and EXTENT_MARGIN px (the detectors' boxes already take in the mark's
+        rim: padding them as a picture is padded repainted strips of scenery beside the mark).
+        Proposals that end inside the place's padded picture add nothing."""
         x1, y1, x2, y2 = spot.extent or spot.box
         if x1 >= area[0] and y1 >= area[1] and x2 <= area[2] and y2 <= area[3]:
             return area, mask
-        pad = max(2, round(PAD * min(x2 - x1, y2 - y1)))
+        pad = EXTENT_MARGIN
         ex = (max(0, x1 - pad) if x1 < area[0] else max(area[0], x1 - pad),
               max(0, y1 - pad) if y1 < area[1] else max(area[1], y1 - pad),
               min(self.aw, x2 + pad) if x2 > area[2] else min(area[2], x2 + pad),
