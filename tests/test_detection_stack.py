@@ -257,3 +257,19 @@ def test_parts_of_one_mark_seen_together_become_one_and_a_lookalike_elsewhere_do
     assert whole.box[0] < 570 and whole.box[1] < 295 and whole.box[2] > 625 and whole.box[3] > 343
     assert whole.mask.shape == (whole.box[3] - whole.box[1], whole.box[2] - whole.box[0])
     assert whole.mask[321 - whole.box[1] - 2, 575 - whole.box[0]] and not whole.mask[0, 0]
+
+
+def test_a_proposal_past_a_marks_picture_adds_its_own_box_not_a_padded_strip():
+    """A word of a handle boxed apart reaches past the mark's picture: that part is masked to the
+    detector's own box and 2 px (its box already takes in the rim), not padded like a picture."""
+    from types import SimpleNamespace
+
+    from app.detection.evidence import EvidenceDetector, Spot
+
+    spot = Spot(box=(100, 100, 160, 130), crop_size=(32, 32), extent=(100, 100, 220, 130))
+    area = spot.regions(640, 360)[0]
+    assert area == (94, 94, 166, 136)
+    union, mask = EvidenceDetector._take_in_extent(SimpleNamespace(aw=640, ah=360), spot, area, np.ones((42, 72), bool))
+    assert union == (94, 94, 222, 136), union
+    beyond = mask[:, 166 - 94 :]
+    assert beyond[98 - 94 : 132 - 94].all() and not beyond[: 98 - 94].any() and not beyond[132 - 94 :].any()
