@@ -593,7 +593,7 @@ class EvidenceDetector(Detector):
         """Widen a mark to every proposal that joined its place: one detector may have boxed only part
         of the mark (a word of a handle); the part beyond the place's own picture is masked whole, to
         the proposal's own box and EXTENT_MARGIN px (the detectors' boxes already take in the mark's
-        rim: padding them as a picture is padded repainted strips of scenery beside the mark).
+        rim; padding them too repainted strips of scenery beside the mark).
         Proposals that end inside the place's padded picture add nothing."""
         x1, y1, x2, y2 = spot.extent or spot.box
         if x1 >= area[0] and y1 >= area[1] and x2 <= area[2] and y2 <= area[3]:
