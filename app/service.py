@@ -25,8 +25,8 @@ from app.errors import EncodeError, InputError
 from app.gpu import BatchPlan, GpuInfo, GpuProbe, detect_gpu, make_plan
 from app.inpainting.masks import dilation_pixels
 from app.media.probe import VideoInfo, probe
-from app.media.reader import read_frames
-from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even
+from app.media.reader import read_at, read_frames
+from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even, transcode
 from app.preview import PreviewSheet
 from app.registry import Choice
 from app.report import FrameBoxes, Report
@@ -169,6 +169,8 @@ class WatermarkRemovalService:
             else:
                 detector.backend.analyse(info)
             inpainter.backend.expect(detector.backend.places)
+        if part is None and detector.backend.finds_nothing:
+            return self._straight(info, output, encoder, report, timer, preview, progress, options, detector, inpainter)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
@@ -196,14 +198,39 @@ class WatermarkRemovalService:
             raise
         if sheet is not None and preview is not None:
             sheet.save(preview)
-        report.notes = options.notes + list(detector.backend.notes)
-        report.fallbacks += detector.backend.fallbacks + inpainter.backend.fallbacks
-        report.restored_pixels = dict(inpainter.backend.pixels)
-        report.multiscale = detector.backend.multiscale
-        for note in report.notes:
-            logger.warning("Detector: {}", note)
-        report.timings = timer.rounded()
-        return report
+        return _finished(report, options, detector, inpainter, timer)
+
+    @staticmethod
+    def _straight(info: VideoInfo, output: Path, encoder: EncoderChoice, report: Report, timer: StageTimer,
+                  preview: Path | None, progress: Progress | None, options: ProcessOptions, detector: Choice,
+                  inpainter: Choice) -> Report:
+        """A video the analysis found no mark in: one ffmpeg run re-encodes it with its frames untouched
+        (no RGB round trip, no Python in the frame path), and the preview shows a few of its frames."""
+        logger.info("No mark found: encoding the video straight through, frames untouched")
+        with timer.measure("encode"):
+            transcode(info, output, encoder)
+        if preview is not None:
+            sheet = PreviewSheet(info.frames)
+            for index, frame in read_at(info, sheet.picks):
+                sheet.add(index, frame, [], frame)
+            sheet.save(preview)
+        report.frames_processed = info.frames
+        report.frames = [FrameBoxes(index=i, boxes=[]) for i in range(info.frames)]
+        if progress is not None:
+            progress(info.frames, info.frames)
+        return _finished(report, options, detector, inpainter, timer)
+
+
+def _finished(report: Report, options: ProcessOptions, detector: Choice, inpainter: Choice, timer: StageTimer) -> Report:
+    """The report of a run, with what the backends noted, fell back to and restored, and the timings."""
+    report.notes = options.notes + list(detector.backend.notes)
+    report.fallbacks += detector.backend.fallbacks + inpainter.backend.fallbacks
+    report.restored_pixels = dict(inpainter.backend.pixels)
+    report.multiscale = detector.backend.multiscale
+    for note in report.notes:
+        logger.warning("Detector: {}", note)
+    report.timings = timer.rounded()
+    return report
 
 
 class _Loop:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import pytest
@@ -68,6 +69,21 @@ def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalSer
     assert report.detector == "auto" and report.frames_processed == probe(source).frames
     assert report.watermark_frames == 0 and sum(report.restored_pixels.values()) == 0, "zero masked pixels"
     assert any(note.startswith("no watermark") for note in report.notes)
+
+
+def test_a_clip_without_a_mark_is_encoded_straight_through_with_its_audio_and_a_preview(
+        service: WatermarkRemovalService, cuts_clip: Path, tmp_path: Path) -> None:
+    """Nothing to clean: the frames never pass through Python (no decode stage), come back as the
+    source's frames re-encoded, with the source's audio, and the preview shows frames with no mark."""
+    out, picture = tmp_path / "out.mp4", tmp_path / "preview.jpg"
+    report = service.clean(cuts_clip, out, ProcessOptions(), preview=picture)
+    assert "decode" not in report.timings and "inpaint" not in report.timings and "encode" in report.timings
+    source, result = probe(cuts_clip), probe(out)
+    assert result.frames == source.frames == report.frames_processed == len(report.frames)
+    assert result.has_audio and result.codec == "h264"
+    assert min(psnr(a, b) for a, b in zip(read_frames(source), read_frames(result), strict=True)) > 40
+    sheet = cv2.imread(str(picture))
+    assert sheet is not None and sheet.shape[0] > 4 * 160, "four rows, one per picked frame"
 
 
 def test_a_jumping_mark_is_found_at_each_place_within_a_second(service: WatermarkRemovalService,

@@ -231,6 +231,7 @@ class EvidenceDetector(Detector):
         self.spots: list[Spot] = []
         self.marks: list[Mark] = []
         self.samples = 0
+        self.decided = False
         self.looks: list[tuple[int, np.ndarray]] = []
         self.frames_seen = 0
         super().__init__()
@@ -245,6 +246,10 @@ class EvidenceDetector(Detector):
     @property
     def places(self) -> list[Detection]:
         return [Detection(box=m.box, source=self.name, mask=m.mask) for m in self.marks]
+
+    @property
+    def finds_nothing(self) -> bool:
+        return self.decided and not self.marks
 
     # Pass 1 ---------------------------------------------------------------------------------------
 
@@ -263,6 +268,7 @@ class EvidenceDetector(Detector):
             self.source_fallbacks += source.fallbacks
             self.multiscale |= source.multiscale
         self._decide(info.duration_s)
+        self.decided = True
 
     def save_analysis(self, path: Path) -> bool:
         """The decided marks (boxes, masks, edge pictures, the samples they were seen at) as an npz: arrays
@@ -293,6 +299,7 @@ class EvidenceDetector(Detector):
         self.notes, self.source_fallbacks = list(header["notes"]), list(header["fallbacks"])
         self.multiscale = bool(header["multiscale"])
         self.frames_seen = first_frame
+        self.decided = True
 
     def _propose(self, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
         if not batch:

@@ -72,6 +72,13 @@ class Detector:
         picture from the first frame on. Empty for a per-frame detector."""
         return []
 
+    @property
+    def finds_nothing(self) -> bool:
+        """True when `analyse` (or a loaded analysis) decided the video has no mark, so `detect` boxes
+        nothing in any frame: the pipeline then transcodes the video straight through, its frames
+        untouched. Never true for a per-frame detector, which cannot know before it looks."""
+        return False
+
     def analyse(self, info: object) -> None:
         """A pass over the whole video before streaming; none by default."""
 

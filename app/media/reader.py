@@ -78,3 +78,16 @@ def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterat
     ]
     for count, frame in enumerate(_pipe(args, width, height, info.codec)):
         yield count * every, frame
+
+
+def read_at(info: VideoInfo, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame index, full-size RGB frame) for the frames at `indices` alone, on the same
+    constant-rate timeline as `read_frames`: a few frames of a video that is not streamed."""
+    picks = sorted(set(indices))
+    select = "+".join(f"eq(n\\,{i})" for i in picks)
+    args = [
+        "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
+        "-vf", f"fps={info.fps_rational},select={select}", "-fps_mode", "passthrough", "-frames:v", str(len(picks)),
+        "-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
+    ]
+    yield from zip(picks, _pipe(args, info.width, info.height, info.codec))

@@ -85,6 +85,37 @@ def even(value: int) -> int:
     return value + (value % 2)
 
 
+def _result_args(source: VideoInfo, encoder: EncoderChoice, output: Path, video: tuple[str, ...] = ()) -> list[str]:
+    """ffmpeg arguments after the video input: the source's audio, output options for the video
+    (`video`), the encoder, the container, `output`."""
+    codec_args = NVENC_ARGS if encoder.name == "h264_nvenc" else X264_ARGS
+    output.parent.mkdir(parents=True, exist_ok=True)
+    return [*with_source_audio(source), *video, "-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS,
+            "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)]
+
+
+def transcode(source: VideoInfo, output: Path, encoder: EncoderChoice) -> None:
+    """Encode the source's frames unchanged into `output` in one ffmpeg run, on the same constant-rate
+    timeline and with the same encoder, audio and container as a cleaned video: for a video with no
+    mark, whose frames need no trip through Python. Raises `EncodeError` with ffmpeg's words."""
+    video = ("-fps_mode", "cfr", "-r", source.fps_rational, "-frames:v", str(source.frames))
+    if source.width % 2 or source.height % 2:
+        video += ("-vf", f"pad={even(source.width)}:{even(source.height)}")
+    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", *INPUT_FENCE, "-i", source.path,
+            *_result_args(source, encoder, output, video)]
+    proc, tail = spawn(args)
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        output.unlink(missing_ok=True)
+        raise
+    if code != 0:
+        output.unlink(missing_ok=True)
+        raise EncodeError(f"{encoder.name} failed (exit {code}): {tail.text()}")
+
+
 class VideoWriter:
     """Context manager that encodes frames written to it; `close()` raises `EncodeError` on failure."""
 
@@ -95,15 +126,11 @@ class VideoWriter:
         self.width, self.height = source.width, source.height
         self.out_width, self.out_height = even(self.width), even(self.height)
         self.frames_written = 0
-        codec_args = NVENC_ARGS if encoder.name == "h264_nvenc" else X264_ARGS
         args = [
             "ffmpeg", "-nostdin", "-y", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.out_width}x{self.out_height}",
-            "-r", source.fps_rational, "-i", "pipe:0",
+            "-r", source.fps_rational, "-i", "pipe:0", *_result_args(source, encoder, self.output),
         ]
-        args += [*with_source_audio(source), "-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS, "-f", MUXERS.get(self.output.suffix.lower(), "mp4"),
-                 str(self.output)]
-        self.output.parent.mkdir(parents=True, exist_ok=True)
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
 
     def write(self, frame: np.ndarray) -> None:
