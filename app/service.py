@@ -169,7 +169,7 @@ class WatermarkRemovalService:
             else:
                 detector.backend.analyse(info)
             inpainter.backend.expect(detector.backend.places)
-        if part is None and detector.backend.finds_nothing:
+        if part is None and detector.backend.finds_nothing and info.width % 2 == 0 and info.height % 2 == 0:
             return self._straight(info, output, encoder, report, timer, preview, progress, options, detector, inpainter)
         writer = VideoWriter(output, info, encoder)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
@@ -204,11 +204,12 @@ class WatermarkRemovalService:
     def _straight(info: VideoInfo, output: Path, encoder: EncoderChoice, report: Report, timer: StageTimer,
                   preview: Path | None, progress: Progress | None, options: ProcessOptions, detector: Choice,
                   inpainter: Choice) -> Report:
-        """A video the analysis found no mark in: one ffmpeg run re-encodes it with its frames untouched
-        (no RGB round trip, no Python in the frame path), and the preview shows a few of its frames."""
+        """A video the analysis found no mark in (even-sized: odd edges are the streaming encoder's to pad):
+        one ffmpeg run re-encodes it with its frames untouched (no RGB round trip, no Python in the frame
+        path), and the preview shows a few of its frames."""
         logger.info("No mark found: encoding the video straight through, frames untouched")
         with timer.measure("encode"):
-            transcode(info, output, encoder)
+            transcode(info, output, encoder, (lambda done: progress(done, info.frames)) if progress else None)
         if preview is not None:
             sheet = PreviewSheet(info.frames)
             for index, frame in read_at(info, sheet.picks):
@@ -216,8 +217,6 @@ class WatermarkRemovalService:
             sheet.save(preview)
         report.frames_processed = info.frames
         report.frames = [FrameBoxes(index=i, boxes=[]) for i in range(info.frames)]
-        if progress is not None:
-            progress(info.frames, info.frames)
         return _finished(report, options, detector, inpainter, timer)
 
 

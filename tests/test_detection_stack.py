@@ -74,13 +74,17 @@ def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalSer
 def test_a_clip_without_a_mark_is_encoded_straight_through_with_its_audio_and_a_preview(
         service: WatermarkRemovalService, cuts_clip: Path, tmp_path: Path) -> None:
     """Nothing to clean: the frames never pass through Python (no decode stage), come back as the
-    source's frames re-encoded, with the source's audio, and the preview shows frames with no mark."""
+    source's frames re-encoded, with the source's audio, progress reported up to the last frame, and
+    the preview shows frames with no mark."""
     out, picture = tmp_path / "out.mp4", tmp_path / "preview.jpg"
-    report = service.clean(cuts_clip, out, ProcessOptions(), preview=picture)
+    seen: list[tuple[int, int]] = []
+    report = service.clean(cuts_clip, out, ProcessOptions(), preview=picture,
+                           progress=lambda done, total: seen.append((done, total)))
     assert "decode" not in report.timings and "inpaint" not in report.timings and "encode" in report.timings
     source, result = probe(cuts_clip), probe(out)
     assert result.frames == source.frames == report.frames_processed == len(report.frames)
     assert result.has_audio and result.codec == "h264"
+    assert seen and seen[-1] == (source.frames, source.frames)
     assert min(psnr(a, b) for a, b in zip(read_frames(source), read_frames(result), strict=True)) > 40
     sheet = cv2.imread(str(picture))
     assert sheet is not None and sheet.shape[0] > 4 * 160, "four rows, one per picked frame"

@@ -7,6 +7,7 @@ codec and re-encoded to AAC otherwise.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -94,17 +95,23 @@ def _result_args(source: VideoInfo, encoder: EncoderChoice, output: Path, video:
             "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)]
 
 
-def transcode(source: VideoInfo, output: Path, encoder: EncoderChoice) -> None:
+def transcode(source: VideoInfo, output: Path, encoder: EncoderChoice,
+              progress: Callable[[int], None] | None = None) -> None:
     """Encode the source's frames unchanged into `output` in one ffmpeg run, on the same constant-rate
-    timeline and with the same encoder, audio and container as a cleaned video: for a video with no
-    mark, whose frames need no trip through Python. Raises `EncodeError` with ffmpeg's words."""
-    video = ("-fps_mode", "cfr", "-r", source.fps_rational, "-frames:v", str(source.frames))
-    if source.width % 2 or source.height % 2:
-        video += ("-vf", f"pad={even(source.width)}:{even(source.height)}")
-    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", *INPUT_FENCE, "-i", source.path,
-            *_result_args(source, encoder, output, video)]
-    proc, tail = spawn(args)
+    timeline and with the same encoder, audio and container as a cleaned video (and, like it, without
+    the source's metadata tags): for a video with no mark, whose frames need no trip through Python.
+    `progress` gets the count of frames encoded as ffmpeg reports it. Raises `EncodeError` with
+    ffmpeg's words. Even sizes only (a cleaned video's odd edge is padded by repeating it)."""
+    video = ("-fps_mode", "cfr", "-r", source.fps_rational, "-frames:v", str(source.frames), "-map_metadata", "-1")
+    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", "-nostats", "-progress", "pipe:1", *INPUT_FENCE,
+            "-i", source.path, *_result_args(source, encoder, output, video)]
+    proc, tail = spawn(args, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
     try:
+        for line in proc.stdout:
+            key, _, value = line.decode("ascii", "replace").strip().partition("=")
+            if progress is not None and key == "frame" and value.isdigit():
+                progress(int(value))
         code = proc.wait()
     except BaseException:
         proc.kill()
