@@ -29,7 +29,7 @@ class Report(BaseModel):
     mask_dilation_px: int = 0
     fallbacks: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
-    restored_pixels: dict[str, int] = Field(default_factory=dict, description="masked pixels un-blended vs inpainted")
+    restored_pixels: dict[str, int] = Field(default_factory=dict, description="masked pixels by how they were restored: remembered, interpolated, un-blended, inpainted")
     timings: dict[str, float] = Field(default_factory=dict)
     frames_processed: int = 0
     watermark_frames: int = 0

@@ -9,6 +9,7 @@ import numpy as np
 
 from app.detection.types import Detection
 from app.inpainting.masks import Crop, FeatherPaster, crops_for
+from app.inpainting.smooth import smooth_fill
 from app.inpainting.temporal import BackgroundMemory
 from app.inpainting.unblend import BlendEstimator
 
@@ -34,7 +35,7 @@ class Restorer:
         self.blend = BlendEstimator(width, height) if unblend else None
         self.memory = BackgroundMemory(width, height)
         self.paster = FeatherPaster()
-        self.pixels = {"remembered": 0, "unblended": 0, "inpainted": 0}
+        self.pixels = {"remembered": 0, "interpolated": 0, "unblended": 0, "inpainted": 0}
 
     @property
     def fallbacks(self) -> list[str]:
@@ -90,23 +91,28 @@ class Restorer:
         return mask
 
     def _known_pixels(self, frame: np.ndarray, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
-        """(crop with remembered and un-blended pixels restored, mask of what is left to fill)."""
+        """(crop with remembered, interpolated and un-blended pixels restored, mask of what is left to fill)."""
         x1, y1, x2, y2 = crop.box
         original = np.ascontiguousarray(frame[y1:y2, x1:x2])
-        region, remaining = original, crop.mask
-        if self.blend is not None:
-            region, remaining = self.blend.undo(original, crop.box, crop.mask)
         masked = int((crop.mask > 0).sum())
-        unblended = masked - int((remaining > 0).sum())
         recalled = self.memory.recall(crop.box, crop.mask)
-        remembered = 0
-        if recalled is not None:
-            picture, valid = recalled
-            unblended -= int((valid & (remaining == 0) & (crop.mask > 0)).sum())
-            region = np.where(valid[:, :, None], picture, region)
+        valid = recalled[1] if recalled is not None else None
+        remembered = int(valid.sum()) if valid is not None else 0
+        region, remaining = original, crop.mask
+        smooth = smooth_fill(original, crop.mask) if remembered < masked else None
+        if smooth is not None:
+            region, remaining = smooth, np.zeros_like(crop.mask)
+            self.pixels["interpolated"] += masked - remembered
+        else:
+            if self.blend is not None:
+                region, remaining = self.blend.undo(original, crop.box, crop.mask)
+            unblended = masked - int((remaining > 0).sum())
+            if valid is not None:
+                unblended -= int((valid & (remaining == 0) & (crop.mask > 0)).sum())
+            self.pixels["unblended"] += unblended
+            self.pixels["inpainted"] += masked - remembered - unblended
+        if recalled is not None and valid is not None:
+            region = np.where(valid[:, :, None], recalled[0], region)
             remaining = np.where(valid, 0, remaining).astype(np.uint8)
-            remembered = int(valid.sum())
         self.pixels["remembered"] += remembered
-        self.pixels["unblended"] += unblended
-        self.pixels["inpainted"] += masked - remembered - unblended
         return region, remaining

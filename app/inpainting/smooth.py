@@ -1,0 +1,63 @@
+"""Interpolating under a mark whose surroundings are smooth (sky, a gradient, a flat wall).
+
+There the picture under the mark is best interpolated: a membrane (harmonic) fill reproduces any linear
+gradient exactly, where Telea (first order, from the mask's edge) streaks and un-blending (statistics
+estimated per pixel) leaves coloured noise. Whether the surroundings are smooth is measured, not
+assumed: a band just outside the mask is predicted from beyond it, and the fill is used only when that
+prediction is within `SMOOTH_ERROR` grey levels of the band's real pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BAND = 3  # px: the ring outside the mask predicted to test smoothness
+SMOOTH_ERROR = 1.5  # mean absolute error (grey levels) the ring's prediction may have
+ITERATIONS = 24  # relaxation sweeps per pyramid level (the coarser level gives the start)
+MIN_LEVEL = 8  # px: below this side the pyramid stops and the hole starts from the known pixels' mean
+_NEIGHBOURS = np.array([[0, 0.25, 0], [0.25, 0, 0.25], [0, 0.25, 0]], np.float32)
+_BAND_KERNEL = np.ones((2 * BAND + 1, 2 * BAND + 1), np.uint8)
+
+
+def membrane(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`image` (h, w, c) float32 with the pixels under `hole` (bool) replaced by the harmonic fill of the
+    rest: each hole pixel the mean of its four neighbours. Solved coarse to fine (the half-size problem's
+    answer is the start, then Jacobi sweeps), so a wide hole costs a few dozen sweeps, not thousands."""
+    out = image.copy()
+    if not hole.any():
+        return out
+    h, w = hole.shape
+    known = ~hole
+    if min(h, w) >= MIN_LEVEL and known.any():
+        size = ((w + 1) // 2, (h + 1) // 2)
+        weight = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        total = cv2.resize(image * known[:, :, None], size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        coarse = membrane(total / np.maximum(weight, 1e-6)[:, :, None], weight < 0.25)
+        start = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
+    else:
+        start = np.broadcast_to(image[known].mean(axis=0) if known.any() else np.zeros(image.shape[2], np.float32),
+                                image.shape)
+    where = np.broadcast_to(hole[:, :, None], image.shape)
+    np.copyto(out, start, where=where)
+    for _ in range(ITERATIONS):
+        mean = cv2.filter2D(out, -1, _NEIGHBOURS, borderType=cv2.BORDER_REPLICATE).reshape(out.shape)
+        np.copyto(out, mean, where=where)
+    return out
+
+
+def smooth_fill(crop: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """`crop` (uint8 RGB) with `mask` (uint8, >0 = to restore) interpolated, when the surroundings pass the
+    test: the band of `BAND` px outside the mask, hidden too and predicted from beyond it, comes back
+    within `SMOOTH_ERROR` levels. None when they do not (texture, an edge entering the mask)."""
+    inside = mask > 0
+    grown = cv2.dilate(inside.astype(np.uint8), _BAND_KERNEL) > 0
+    band = grown & ~inside
+    if not band.any() or grown.all():
+        return None
+    picture = crop.astype(np.float32)
+    predicted = membrane(picture, grown)
+    if float(np.abs(predicted[band] - picture[band]).mean()) > SMOOTH_ERROR:
+        return None
+    filled = membrane(picture, inside)
+    return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
