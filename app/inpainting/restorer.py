@@ -1,5 +1,6 @@
-"""Restoring masked pixels on crops: undo a semi-transparent blend where the video allows it,
-fill the rest with the filler (LaMa or OpenCV), paste back with a feathered edge."""
+"""Restoring masked pixels on crops: recall the picture a frame showed, interpolate where the
+surroundings are smooth, else undo a semi-transparent blend where the video allows it and fill the
+rest with the filler (LaMa or OpenCV); paste back with a feathered edge."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ class Restorer:
         cost more than restoring its mark); a caller that needs the original keeps a copy.
 
         Per masked pixel, in order of trust: the picture remembered from a frame that showed it
-        (still camera), the blend undone (semi-transparent mark), else the filler's guess.
+        (still camera); where the surroundings are smooth, their interpolation (this wins over un-blending,
+        which there only adds its estimation noise, so detail hidden wholly under a mark over sky is lost);
+        else the blend undone (semi-transparent mark), else the filler's guess.
         """
         jobs: list[tuple[int, Crop, np.ndarray, np.ndarray]] = []
         crops_per_frame = [self._crops(d) if d else [] for d in dets]

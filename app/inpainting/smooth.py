@@ -1,10 +1,10 @@
 """Interpolating under a mark whose surroundings are smooth (sky, a gradient, a flat wall).
 
-There the picture under the mark is best interpolated: a membrane (harmonic) fill reproduces any linear
-gradient exactly, where Telea (first order, from the mask's edge) streaks and un-blending (statistics
+There the picture under the mark is best interpolated: a membrane (harmonic) fill reproduces a linear
+gradient to within a fraction of a level, where Telea (first order, from the mask's edge) streaks and un-blending (statistics
 estimated per pixel) leaves coloured noise. Whether the surroundings are smooth is measured, not
 assumed: a band just outside the mask is predicted from beyond it, and the fill is used only when that
-prediction is within `SMOOTH_ERROR` grey levels of the band's real pixels.
+prediction is within `SMOOTH_ERROR` levels (mean over pixels and RGB channels) of the band's real pixels.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 BAND = 2  # px at half size (4 in the crop): the ring outside the mask predicted to test smoothness
-SMOOTH_ERROR = 1.5  # mean absolute error (grey levels) the ring's prediction may have
+SMOOTH_ERROR = 1.5  # mean absolute error (levels, over pixels and RGB channels) the ring's prediction may have
 ITERATIONS = 12  # relaxation sweeps per pyramid level (the coarser level gives the start)
 ROUGH = 4.0  # mean |Laplacian| (grey levels) over the band above which the surroundings are texture (sky: ~1, city: 7-30)
 MIN_LEVEL = 8  # px: below this side the pyramid stops and the hole starts from the known pixels' mean
