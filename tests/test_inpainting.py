@@ -274,7 +274,7 @@ def test_remembered_picture_is_only_recalled_while_the_camera_stands_still(foota
         assert not errors or max(errors) < 8, errors
 
 
-def test_membrane_fill_reproduces_a_gradient_exactly_where_telea_streaks() -> None:
+def test_membrane_fill_reproduces_a_gradient_to_half_a_level_where_telea_streaks() -> None:
     y, x = np.mgrid[0:96, 0:256].astype(np.float32)
     picture = np.stack([40 + x * 0.5 + y * 0.3, 200 - x * 0.2, 20 + y], axis=2)
     hole = np.zeros((96, 256), bool)

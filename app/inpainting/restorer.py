@@ -98,24 +98,21 @@ class Restorer:
         x1, y1, x2, y2 = crop.box
         original = np.ascontiguousarray(frame[y1:y2, x1:x2])
         masked = int((crop.mask > 0).sum())
-        recalled = self.memory.recall(crop.box, crop.mask)
-        valid = recalled[1] if recalled is not None else None
-        remembered = int(valid.sum()) if valid is not None else 0
-        region, remaining = original, crop.mask
+        recalled = self.memory.recall(crop.box, crop.mask)  # valid only inside the mask
+        remembered = int(recalled[1].sum()) if recalled is not None else 0
         smooth = smooth_fill(original, crop.mask) if remembered < masked else None
         if smooth is not None:
             region, remaining = smooth, np.zeros_like(crop.mask)
-            self.pixels["interpolated"] += masked - remembered
+        elif self.blend is not None:
+            region, remaining = self.blend.undo(original, crop.box, crop.mask)
         else:
-            if self.blend is not None:
-                region, remaining = self.blend.undo(original, crop.box, crop.mask)
-            unblended = masked - int((remaining > 0).sum())
-            if valid is not None:
-                unblended -= int((valid & (remaining == 0) & (crop.mask > 0)).sum())
-            self.pixels["unblended"] += unblended
-            self.pixels["inpainted"] += masked - remembered - unblended
-        if recalled is not None and valid is not None:
-            region = np.where(valid[:, :, None], recalled[0], region)
+            region, remaining = original, crop.mask
+        if recalled is not None:
+            picture, valid = recalled
+            region = np.where(valid[:, :, None], picture, region)
             remaining = np.where(valid, 0, remaining).astype(np.uint8)
+        inpainted = int((remaining > 0).sum())
         self.pixels["remembered"] += remembered
+        self.pixels["interpolated" if smooth is not None else "unblended"] += masked - remembered - inpainted
+        self.pixels["inpainted"] += inpainted
         return region, remaining
