@@ -26,7 +26,7 @@ from app.gpu import BatchPlan, GpuInfo, GpuProbe, detect_gpu, make_plan
 from app.inpainting.masks import dilation_pixels
 from app.media.probe import VideoInfo, probe
 from app.media.reader import read_at, read_frames
-from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even, transcode
+from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even, transcode, untouched
 from app.preview import PreviewSheet
 from app.registry import Choice
 from app.report import FrameBoxes, Report
@@ -205,11 +205,23 @@ class WatermarkRemovalService:
                   preview: Path | None, progress: Progress | None, options: ProcessOptions, detector: Choice,
                   inpainter: Choice) -> Report:
         """A video the analysis found no mark in (even-sized: odd edges are the streaming encoder's to pad):
-        one ffmpeg run re-encodes it with its frames untouched (no RGB round trip, no Python in the frame
-        path), and the preview shows a few of its frames."""
-        logger.info("No mark found: encoding the video straight through, frames untouched")
+        one ffmpeg run copies its H.264 stream when it can (`untouched`), else re-encodes it with its frames
+        untouched (no RGB round trip, no Python in the frame path); the preview shows a few of its frames."""
+        tick = (lambda done: progress(done, info.frames)) if progress else None
+        copy = untouched(info)
         with timer.measure("encode"):
-            transcode(info, output, encoder, (lambda done: progress(done, info.frames)) if progress else None)
+            if copy is not None:
+                logger.info("No mark found: copying the video stream as it is")
+                try:
+                    transcode(info, output, copy, tick)
+                    report.encoder, report.encoder_reason = copy.name, copy.reason
+                except EncodeError as exc:
+                    logger.warning("Copying the stream failed ({}): re-encoding it", exc)
+                    report.fallbacks.append(f"encoder: copying the unmarked video failed ({exc}); re-encoded")
+                    copy = None
+            if copy is None:
+                logger.info("No mark found: encoding the video straight through, frames untouched")
+                transcode(info, output, encoder, tick)
         if preview is not None:
             sheet = PreviewSheet(info.frames)
             for index, frame in read_at(info, sheet.picks):

@@ -91,23 +91,38 @@ def even(value: int) -> int:
     return value + (value % 2)
 
 
+COPY = "copy"  # the encoder name of a video whose stream goes into the result as it is
+
+
+def untouched(source: VideoInfo) -> EncoderChoice | None:
+    """For a video with nothing to remove: its H.264 stream copied into the result, when it already is
+    what a cleaned video is (H.264, yuv420p, in MP4/MOV, no rotation to apply); None when it must be
+    encoded. A clean video then comes back bit for bit, in the time a remux takes."""
+    if (source.codec, source.pix_fmt, source.rotation) == ("h264", "yuv420p", 0) and "mp4" in source.format_name.split(","):
+        return EncoderChoice(COPY, "no mark found: the source's H.264 stream is copied as it is, not re-encoded")
+    return None
+
+
 def _result_args(source: VideoInfo, encoder: EncoderChoice, output: Path, video: tuple[str, ...] = ()) -> list[str]:
     """ffmpeg arguments after the video input: the source's audio, output options for the video
     (`video`), the encoder, the container, `output`."""
-    codec_args = NVENC_ARGS if encoder.name == "h264_nvenc" else X264_ARGS
+    codec_args = {"h264_nvenc": NVENC_ARGS, COPY: ["-c:v", "copy"]}.get(encoder.name, X264_ARGS)
+    pixels = FASTSTART if encoder.name == COPY else ["-sws_flags", SWS_FLAGS, *COMMON_ARGS]
     output.parent.mkdir(parents=True, exist_ok=True)
-    return [*with_source_audio(source), *video, "-sws_flags", SWS_FLAGS, *codec_args, *COMMON_ARGS,
-            "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)]
+    return [*with_source_audio(source), *video, *codec_args, *pixels, "-f", MUXERS.get(output.suffix.lower(), "mp4"),
+            str(output)]
 
 
 def transcode(source: VideoInfo, output: Path, encoder: EncoderChoice,
               progress: Callable[[int], None] | None = None) -> None:
-    """Encode the source's frames unchanged into `output` in one ffmpeg run, on the same constant-rate
-    timeline and with the same encoder, audio and container as a cleaned video (and, like it, without
-    the source's metadata tags): for a video with no mark, whose frames need no trip through Python.
-    `progress` gets the count of frames encoded as ffmpeg reports it. Raises `EncodeError` with
-    ffmpeg's words. Even sizes only (a cleaned video's odd edge is padded by repeating it)."""
-    video = ("-fps_mode", "cfr", "-r", source.fps_rational, "-frames:v", str(source.frames), "-map_metadata", "-1")
+    """Put the source's frames unchanged into `output` in one ffmpeg run, with the same audio and
+    container as a cleaned video (and, like it, without the source's metadata tags): encoded on the same
+    constant-rate timeline with the same encoder, or copied when `encoder` is `untouched`'s. For a video
+    with no mark, whose frames need no trip through Python. `progress` gets the count of frames done as
+    ffmpeg reports it. Raises `EncodeError` with ffmpeg's words. Even sizes only (a cleaned video's odd
+    edge is padded by repeating it)."""
+    timeline = () if encoder.name == COPY else ("-fps_mode", "cfr", "-r", source.fps_rational, "-frames:v", str(source.frames))
+    video = (*timeline, "-map_metadata", "-1")
     args = ["ffmpeg", "-nostdin", "-y", "-v", "error", "-nostats", "-progress", "pipe:1", *INPUT_FENCE,
             "-i", source.path, *_result_args(source, encoder, output, video)]
     proc, tail = spawn(args, stdout=subprocess.PIPE)
