@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -261,15 +262,17 @@ class EvidenceDetector(Detector):
     # Pass 1 ---------------------------------------------------------------------------------------
 
     def analyse(self, info: VideoInfo, batch: int = 8) -> None:
-        """Read the video at the sample rate, gather spots, decide the marks."""
+        """Read the video at the sample rate, gather spots, decide the marks. The sources look at each
+        batch side by side, one thread each (the networks release the GIL; see `app.detection.text`)."""
         sources = {name: make(self.aw, self.ah) for name, make in self.source_factories.items()}
         pending: list[tuple[int, np.ndarray]] = []
-        for index, frame in read_samples(info, self.every, self.aw, self.ah):
-            pending.append((index, frame))
-            if len(pending) >= batch:
-                self._propose(sources, pending)
-                pending = []
-        self._propose(sources, pending)
+        with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="propose") as pool:
+            for index, frame in read_samples(info, self.every, self.aw, self.ah):
+                pending.append((index, frame))
+                if len(pending) >= batch:
+                    self._propose(pool, sources, pending)
+                    pending = []
+            self._propose(pool, sources, pending)
         for source in sources.values():
             self.notes += [n for n in source.notes if "fixed camera" not in n]
             self.source_fallbacks += source.fallbacks
@@ -308,11 +311,12 @@ class EvidenceDetector(Detector):
         self.frames_seen = first_frame
         self.decided = True
 
-    def _propose(self, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
+    def _propose(self, pool: ThreadPoolExecutor, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
         if not batch:
             return
         frames = [f for _, f in batch]
-        found = {name: source.detect(frames) for name, source in sources.items()}
+        running = {name: pool.submit(source.detect, frames) for name, source in sources.items()}
+        found = {name: job.result() for name, job in running.items()}
         for k, frame in enumerate(frames):
             touched: set[int] = set()
             for name, per_frame in found.items():

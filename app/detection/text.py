@@ -17,6 +17,7 @@ import copy
 import hashlib
 import io
 import json
+import os
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -120,6 +121,9 @@ class Network:
     def session(self) -> onnxruntime.InferenceSession:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # The stack runs its two networks side by side: on 2 cores, one thread each. A second thread per
+        # session bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544), CPU the encoder needs.
+        options.intra_op_num_threads = max(1, (os.cpu_count() or 2) // 2)
         session = onnxruntime.InferenceSession(self._graph(), options, providers=["CPUExecutionProvider"])
         logger.info("Loaded {} into ONNX Runtime for the CPU", self.name)
         return session

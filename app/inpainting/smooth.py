@@ -64,7 +64,7 @@ def _predictable(picture: np.ndarray, inside: np.ndarray) -> bool:
     h, w = inside.shape
     size = (max(1, w // 2), max(1, h // 2))
     small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
-    hidden = cv2.resize(inside.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    hidden = cv2.resize(inside.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0  # any masked pixel
     grown = cv2.dilate(hidden.astype(np.uint8), _BAND_KERNEL) > 0
     band = grown & ~hidden
     if not band.any() or grown.all():

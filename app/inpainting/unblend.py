@@ -52,6 +52,13 @@ def _interpolate_into(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
     return np.where(inside[:, :, None] > 0, cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR), values)
 
 
+def _median3(values: np.ndarray) -> np.ndarray:
+    """The median of an (h, w, 3) array's channels, as `np.median(values, axis=2)` gives it, without the
+    sort numpy runs along a 3-long axis (ten times slower)."""
+    a, b, c = values[:, :, 0], values[:, :, 1], values[:, :, 2]
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+
+
 class BlendEstimator:
     """Accumulates per-pixel statistics where marks are, and inverts the blend where it can."""
 
@@ -116,7 +123,7 @@ class BlendEstimator:
         std = np.sqrt(np.maximum(self._sq[y1:y2, x1:x2] / n - mean * mean, 0.0))
         inside = (mask > 0).astype(np.uint8)
         mean_bg, std_bg = _interpolate_into(mean, inside), _interpolate_into(std, inside)
-        alpha = np.median(np.clip(1.0 - std / np.maximum(std_bg, 1e-3), 0.0, 1.0), axis=2).astype(np.float32)
+        alpha = _median3(np.clip(1.0 - std / np.maximum(std_bg, 1e-3), 0.0, 1.0)).astype(np.float32)
         colour = (mean - (1.0 - alpha[:, :, None]) * mean_bg) / np.maximum(alpha[:, :, None], 1e-3)
         confident = (inside > 0) & (alpha < MAX_ALPHA) & (std_bg.min(axis=2) > MIN_BACKGROUND_STD)
         a = np.where(confident, alpha, 0.0)[:, :, None].astype(np.float32)
