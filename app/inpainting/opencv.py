@@ -14,9 +14,9 @@ class OpenCVFiller:
     name = "opencv"
     max_margin = 32
 
-    def __init__(self, radius: int = 3) -> None:
-        """`radius`: Telea's neighbourhood. Its cost grows with the radius squared; on 75 text masks over
-        opencv-doc's photos, radius 3, 5 and 7 restored within 0.03 dB of each other."""
+    def __init__(self, radius: int = 5) -> None:
+        """`radius`: Telea's neighbourhood. Radius 3 costs 2.4x less, but lost 0.2-0.5 dB inside the marks of
+        the validation clips on a fixed camera."""
         self.radius = radius
         self.fallbacks: list[str] = []
 

@@ -43,7 +43,7 @@ def _interpolate_into(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
     h, w = inside.shape
     factor = max(1.0, float(np.sqrt(inside.sum() / BACKGROUND_PIXELS)))
     if factor <= 1.5:
-        return np.stack([cv2.inpaint(values[:, :, c], inside, 3, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
+        return np.stack([cv2.inpaint(values[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
     size = (max(1, round(w / factor)), max(1, round(h / factor)))
     small = cv2.resize(values, size, interpolation=cv2.INTER_AREA)
     small_inside = (cv2.resize(inside.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)

@@ -31,6 +31,21 @@ def _fill(stream: BinaryIO, view: memoryview) -> bool:
     return True
 
 
+# BT.601 limited range to RGB, as OpenCV's I420 conversion has it: (Y, U, V, 1) -> R, G, B.
+_RGB = np.array([[1.164, 0.0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0.0]], np.float32)
+_RGB = np.concatenate([_RGB, -(_RGB @ np.array([16.0, 128.0, 128.0], np.float32))[:, None]], axis=1)
+
+
+def rgb(planes: np.ndarray) -> np.ndarray:
+    """yuv420p planes, (h * 3 / 2, w) uint8, as an RGB frame with the chroma interpolated (bilinear).
+    OpenCV's I420 conversion repeats each chroma sample over its 2x2 block, and restoring from those
+    blocky colours cost up to 2.4 dB inside marks on the validation clips."""
+    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
+    halves = planes[h:].reshape(2, h // 2, w // 2)
+    u, v = (cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in halves)
+    return cv2.transform(cv2.merge([planes[:h], u, v]), _RGB)
+
+
 def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
     """Frames of `width` x `height` from ffmpeg `args` (input options and filters, no output) as RGB;
     the OS pipe is the only buffer, so memory stays at one frame here. Each frame is its own writable
@@ -44,7 +59,7 @@ def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.n
     try:
         while _fill(proc.stdout, memoryview(raw).cast("B")):
             count += 1
-            yield cv2.cvtColor(raw, cv2.COLOR_YUV2RGB_I420) if planar else raw.copy()
+            yield rgb(raw) if planar else raw.copy()
     finally:
         proc.stdout.close()
         if proc.poll() is None:
