@@ -102,6 +102,9 @@ class FeatherPaster:
         weight, rest = self._weight(crop)
         frame[y1:y2, x1:x2] = cv2.blendLinear(np.ascontiguousarray(filled), np.ascontiguousarray(frame[y1:y2, x1:x2]),
                                               weight, rest)
+        painted = getattr(frame, "painted", None)  # a decoded `app.media.reader.Frame`: its encoder converts only these
+        if painted is not None:
+            painted.append(crop.box)
 
     def _weight(self, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
         key = (crop.box, np.packbits(crop.mask > 0).tobytes())

@@ -46,6 +46,26 @@ def rgb(planes: np.ndarray) -> np.ndarray:
     return cv2.transform(cv2.merge([planes[:h], u, v]), _RGB)
 
 
+class Frame(np.ndarray):
+    """An RGB frame that keeps the yuv420p planes it was decoded from (`planes`) and the boxes painted
+    into it since (`painted`, appended by the restorer's paster): the encoder sends the decoded pixels
+    back as they were and converts only the painted boxes, so the RGB round trip costs nothing outside
+    the marks, neither in quality nor in time. Views and copies are plain frames again (no planes)."""
+
+    planes: np.ndarray | None
+    painted: list[tuple[int, int, int, int]]
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.planes, self.painted = None, []
+
+
+def decoded(planes: np.ndarray) -> Frame:
+    """The RGB frame of yuv420p `planes`, keeping a copy of them."""
+    frame = rgb(planes).view(Frame)
+    frame.planes = planes.copy()
+    return frame
+
+
 def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
     """Frames of `width` x `height` from ffmpeg `args` (input options and filters, no output) as RGB;
     the OS pipe is the only buffer, so memory stays at one frame here. Each frame is its own writable
@@ -59,7 +79,7 @@ def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.n
     try:
         while _fill(proc.stdout, memoryview(raw).cast("B")):
             count += 1
-            yield rgb(raw) if planar else raw.copy()
+            yield decoded(raw) if planar else raw.copy()
     finally:
         proc.stdout.close()
         if proc.poll() is None:

@@ -105,6 +105,21 @@ def i420(frame: np.ndarray) -> np.ndarray:
     return planes
 
 
+def _repainted(planes: np.ndarray, frame: np.ndarray, painted: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """`planes` (a decoded frame's own yuv420p) with the `painted` boxes of the RGB `frame` converted
+    into them, each widened to even edges (a chroma sample covers 2x2 pixels)."""
+    h, w = frame.shape[:2]
+    chroma = planes[h:].reshape(2, h // 2, w // 2)
+    for x1, y1, x2, y2 in painted:
+        x1, y1, x2, y2 = x1 - x1 % 2, y1 - y1 % 2, min(w, x2 + x2 % 2), min(h, y2 + y2 % 2)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        patch = i420(np.ascontiguousarray(frame[y1:y2, x1:x2]))
+        planes[y1:y2, x1:x2] = patch[: y2 - y1]
+        chroma[:, y1 // 2 : y2 // 2, x1 // 2 : x2 // 2] = patch[y2 - y1 :].reshape(2, (y2 - y1) // 2, (x2 - x1) // 2)
+    return planes
+
+
 def even(value: int) -> int:
     return value + (value % 2)
 
@@ -180,10 +195,14 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Send one (H, W, 3) RGB frame; odd sizes are padded by repeating the last row/column."""
-        pad_h, pad_w = self.out_height - frame.shape[0], self.out_width - frame.shape[1]
-        if pad_h or pad_w:
-            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        planes = i420(np.ascontiguousarray(frame, dtype=np.uint8))
+        planes = getattr(frame, "planes", None)
+        if planes is not None:
+            planes = _repainted(planes, frame, frame.painted)
+        else:
+            pad_h, pad_w = self.out_height - frame.shape[0], self.out_width - frame.shape[1]
+            if pad_h or pad_w:
+                frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+            planes = i420(np.ascontiguousarray(frame, dtype=np.uint8))
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.write(memoryview(planes).cast("B"))
