@@ -11,8 +11,9 @@ import pytest
 
 from app.errors import InputError
 from app.media.probe import probe
-from app.media.reader import read_frames
-from app.media.writer import X264_ARGS, VideoWriter, choose_encoder, nvenc_check
+from app.inpainting.masks import Crop, FeatherPaster
+from app.media.reader import read_frames, rgb
+from app.media.writer import X264_ARGS, VideoWriter, _repainted, choose_encoder, nvenc_check
 from scripts.footage import opencv_data, pan_frames, write_clip
 
 
@@ -136,3 +137,27 @@ def test_decoded_frames_are_writable_and_their_own(pan_clean: Path) -> None:
     assert all(f.flags.writeable for f in frames)
     assert not np.shares_memory(frames[0], frames[1]) and not np.shares_memory(frames[1], frames[2])
     assert not np.array_equal(frames[0], frames[2]), "the pan moves: three distinct pictures"
+
+
+def test_only_the_painted_boxes_are_converted_back_the_rest_goes_out_as_decoded(pan_logo) -> None:
+    """A real decoded frame, painted through the restorer's paster at an odd-edged box: the planes sent to
+    the encoder are the decoded ones outside the box (to the bit) and the painted picture inside it."""
+    path, _ = pan_logo
+    frame = next(iter(read_frames(probe(path))))
+    decoded_planes = frame.planes.copy()
+    box = (101, 51, 231, 163)
+    mask = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+    mask[20:-20, 20:-20] = 255
+    FeatherPaster().paste(frame, Crop(box=box, mask=mask), np.full((*mask.shape, 3), (200, 40, 90), np.uint8))
+    assert frame.painted == [box]
+    sent = _repainted(frame.planes, frame, frame.painted)
+    h, w = frame.shape[:2]
+    inside = np.zeros((h, w), bool)
+    inside[50:164, 100:232] = True  # the box widened to even edges
+    assert np.array_equal(sent[:h][~inside], decoded_planes[:h][~inside])
+    chroma_inside = inside[::2, ::2]
+    for k in range(2):
+        assert np.array_equal(sent[h:].reshape(2, h // 2, w // 2)[k][~chroma_inside],
+                              decoded_planes[h:].reshape(2, h // 2, w // 2)[k][~chroma_inside])
+    back = rgb(sent)[72:142, 122:210].reshape(-1, 3).mean(axis=0)
+    assert np.abs(back - (200, 40, 90)).max() < 3, "the painted colour is what the encoder gets"
