@@ -1,10 +1,10 @@
 """Streaming decoder: RGB uint8 frames from an ffmpeg rawvideo pipe, rotation applied.
 
-ffmpeg hands over yuv420p (half the bytes of RGB) and OpenCV turns it into RGB: swscale's accurate
-RGB conversion cost as much CPU as a fifth of the whole encode at 720p, OpenCV's takes a few
-milliseconds a frame in the decode thread, and the writer's inverse (`app.media.writer`) gives the
-source's YUV back to within rounding outside the marks. Odd sizes, which yuv420p cannot hold as
-OpenCV reads it, come as rgb24."""
+The streamed frames cross the pipe as yuv420p (half the bytes of RGB) and become RGB in the decode
+thread (`rgb`): swscale's accurate RGB conversion cost as much CPU as a fifth of the whole encode at
+720p. Each keeps its decoded planes (`Frame`), so the writer (`app.media.writer`) sends the pixels
+the pipeline left alone back exactly as decoded. Odd sizes, which yuv420p cannot hold as OpenCV
+reads it, and the analysis's scaled samples come as rgb24."""
 
 from __future__ import annotations
 
@@ -66,11 +66,13 @@ def decoded(planes: np.ndarray) -> Frame:
     return frame
 
 
-def _pipe(args: list[str], width: int, height: int, codec: str) -> Iterator[np.ndarray]:
+def _pipe(args: list[str], width: int, height: int, codec: str, planar: bool = False) -> Iterator[np.ndarray]:
     """Frames of `width` x `height` from ffmpeg `args` (input options and filters, no output) as RGB;
     the OS pipe is the only buffer, so memory stays at one frame here. Each frame is its own writable
-    array: the restorer pastes into it in place."""
-    planar = width % 2 == 0 and height % 2 == 0
+    array: the restorer pastes into it in place. `planar`: ffmpeg sends yuv420p and the frames are
+    `Frame`s (even sizes only); else ffmpeg converts to rgb24 itself, which a frame scaled down in the
+    same filter graph needs (yuv420p at the small size would halve its chroma: a half-transparent
+    logo's colour edges are what the analysis goes by)."""
     pixels = ["-sws_flags", SWS_FLAGS, "-f", "rawvideo", "-pix_fmt", "yuv420p" if planar else "rgb24", "pipe:1"]
     proc, tail = spawn([*args, *pixels], stdout=subprocess.PIPE)
     assert proc.stdout is not None
@@ -102,7 +104,7 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
         "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path,
         "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "cfr", "-r", info.fps_rational, "-frames:v", str(info.frames),
     ]
-    yield from _pipe(args, info.width, info.height, info.codec)
+    yield from _pipe(args, info.width, info.height, info.codec, planar=info.width % 2 == 0 and info.height % 2 == 0)
 
 
 def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterator[tuple[int, np.ndarray]]:
