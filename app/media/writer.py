@@ -1,8 +1,9 @@
 """Streaming encoder: RGB frames piped into ffmpeg, NVENC first, libx264 as the fallback.
 
-Frames go down the pipe as yuv420p, converted by OpenCV in the encode thread: the inverse of the
-reader's conversion, so pixels the pipeline left alone reach the encoder as they were decoded, and
-ffmpeg spends no CPU on RGB (its accurate conversion cost a fifth of a 720p encode).
+Frames go down the pipe as yuv420p, made in the encode thread: a decoded `Frame` sends its own planes
+with only the boxes the restorer painted converted back (`i420`), so pixels the pipeline left alone
+reach the encoder exactly as decoded, and ffmpeg spends no CPU on RGB (its accurate conversion cost a
+fifth of a 720p encode).
 
 The source's audio is muxed in the same ffmpeg run, copied when MP4 can carry the
 codec and re-encoded to AAC otherwise.
@@ -95,8 +96,8 @@ _CHROMA[:, 3] = 128.0
 def i420(frame: np.ndarray) -> np.ndarray:
     """An even-sized RGB frame as yuv420p planes, (h * 3 / 2, w) uint8. OpenCV's conversion takes each
     2x2 block's chroma from its top-left pixel alone, which aliases restored pixels' colour (1.3-2.4 dB
-    inside marks on the validation clips); here the chroma is that of the block's mean. Pixels the
-    pipeline left alone still come back as decoded: their block shares one chroma."""
+    inside marks on the validation clips); here the chroma is that of the block's mean. For painted
+    boxes, and for frames without their decoded planes (odd sizes, padded)."""
     h, w = frame.shape[:2]
     planes = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
     chroma = cv2.transform(cv2.resize(frame, (w // 2, h // 2), interpolation=cv2.INTER_AREA), _CHROMA)
