@@ -150,7 +150,7 @@ def test_only_the_painted_boxes_are_converted_back_the_rest_goes_out_as_decoded(
     mask[20:-20, 20:-20] = 255
     FeatherPaster().paste(frame, Crop(box=box, mask=mask), np.full((*mask.shape, 3), (200, 40, 90), np.uint8))
     assert frame.painted == [box]
-    sent = _repainted(frame.planes, frame, frame.painted)
+    sent = _repainted(frame)
     h, w = frame.shape[:2]
     inside = np.zeros((h, w), bool)
     inside[50:164, 100:232] = True  # the box widened to even edges

@@ -25,6 +25,7 @@ from loguru import logger
 from app.config import EncoderName
 from app.errors import EncodeError
 from app.media.probe import VideoInfo
+from app.media.reader import Frame
 from app.media.process import INPUT_FENCE, SWS_FLAGS, spawn
 
 NVENC_ARGS = [
@@ -106,12 +107,14 @@ def i420(frame: np.ndarray) -> np.ndarray:
     return planes
 
 
-def _repainted(planes: np.ndarray, frame: np.ndarray, painted: list[tuple[int, int, int, int]]) -> np.ndarray:
-    """`planes` (a decoded frame's own yuv420p) with the `painted` boxes of the RGB `frame` converted
-    into them, each widened to even edges (a chroma sample covers 2x2 pixels)."""
+def _repainted(frame: Frame) -> np.ndarray:
+    """A decoded frame's own yuv420p planes with the boxes painted into it converted from its RGB, each
+    widened to even edges (a chroma sample covers 2x2 pixels)."""
+    assert frame.planes is not None
+    planes = frame.planes
     h, w = frame.shape[:2]
     chroma = planes[h:].reshape(2, h // 2, w // 2)
-    for x1, y1, x2, y2 in painted:
+    for x1, y1, x2, y2 in frame.painted:
         x1, y1, x2, y2 = x1 - x1 % 2, y1 - y1 % 2, min(w, x2 + x2 % 2), min(h, y2 + y2 % 2)
         if x2 <= x1 or y2 <= y1:
             continue
@@ -196,9 +199,8 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Send one (H, W, 3) RGB frame; odd sizes are padded by repeating the last row/column."""
-        planes = getattr(frame, "planes", None)
-        if planes is not None:
-            planes = _repainted(planes, frame, frame.painted)
+        if isinstance(frame, Frame) and frame.planes is not None:
+            planes = _repainted(frame)
         else:
             pad_h, pad_w = self.out_height - frame.shape[0], self.out_width - frame.shape[1]
             if pad_h or pad_w:
