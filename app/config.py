@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     split_above_seconds: float = Field(default=0.0, ge=0)
     split_part_seconds: float = Field(default=120.0, ge=2)
     split_max_parts: int = Field(default=16, ge=2, le=256)
-    split_overlap_seconds: float = Field(default=3.0, ge=0)
+    split_overlap_seconds: float = Field(default=4.0, ge=0)  # at least ENCODER_LEAD_FRAMES (app.split.plan) either way
     split_timeout_seconds: float = Field(default=3300.0, gt=0)  # the parent's deadline: below the endpoint's execution timeout
     split_part_timeout_seconds: float = Field(default=1800.0, gt=0)
     split_poll_seconds: float = Field(default=2.0, gt=0)

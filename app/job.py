@@ -48,8 +48,9 @@ class SplitRequest(BaseModel):
 class PartSpec(BaseModel):
     """`part`: set by a split parent on its child jobs. The child cleans the whole segment it is given
     (lead-in and lead-out from the neighbouring parts give tracking and restoration their context) with
-    the parent's detection decision over the whole video, and encodes only the frames
-    [keep_first, keep_first + keep_frames), video only, at `fps`."""
+    the parent's detection decision over the whole video, encodes all of it with IDR frames at
+    `keyframes` (numbered from the part's first frame) and returns the frames
+    [keep_first, keep_first + keep_frames), cut out at two of those IDR frames, video only, at `fps`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +60,7 @@ class PartSpec(BaseModel):
     keep_first: int = Field(ge=0)
     keep_frames: int = Field(ge=1)
     fps: str = Field(pattern=r"^\d+(/\d+)?$")
+    keyframes: list[int] = Field(default_factory=list, max_length=100_000)
     analysis_key: str | None = Field(default=None, description="the whole video's detection decision, in the "
                                      "part's bucket (none: the part is analysed alone)")
 

@@ -24,6 +24,7 @@ from app.detection.types import Detection
 from app.errors import EncodeError, InputError
 from app.gpu import BatchPlan, GpuInfo, GpuProbe, detect_gpu, make_plan
 from app.inpainting.masks import dilation_pixels
+from app.media.keyframes import clean_keyframes, kept_keyframes, trim
 from app.media.probe import VideoInfo, probe
 from app.media.reader import read_at, read_frames
 from app.media.writer import EncoderChoice, VideoWriter, choose_encoder, even, transcode, untouched
@@ -47,15 +48,16 @@ def result_suffix(info: VideoInfo, force_format: str | None) -> str:
 
 @dataclass(frozen=True)
 class VideoPart:
-    """A file that is one part of a longer video (a split job's child): every frame is cleaned, so the
-    lead-in and lead-out from the neighbouring parts give tracking and restoration their context, but
-    only the frames in `keep` are encoded. `analysis`: the whole video's detection decision (saved by
-    `analyse`), used instead of analysing the part alone; the part's first frame is the video's
-    `first_frame`."""
+    """A file that is one part of a longer video (a split job's child): every frame is cleaned and
+    encoded, with IDR frames at `keyframes`, so the lead-in and lead-out from the neighbouring parts
+    give tracking, restoration and the encoder their context; the result is then cut down to the frames
+    in `keep`. `analysis`: the whole video's detection decision (saved by `analyse`), used instead of
+    analysing the part alone; the part's first frame is the video's `first_frame`."""
 
     keep: range
     first_frame: int
     analysis: Path | None = None
+    keyframes: tuple[int, ...] = ()
 
 
 class WatermarkRemovalService:
@@ -171,7 +173,7 @@ class WatermarkRemovalService:
             inpainter.backend.expect(detector.backend.places)
         if part is None and detector.backend.finds_nothing and info.width % 2 == 0 and info.height % 2 == 0:
             return self._straight(info, output, encoder, report, timer, preview, progress, options, detector, inpainter)
-        writer = VideoWriter(output, info, encoder)
+        writer = VideoWriter(output, info, encoder, part.keyframes if part is not None else _source_keyframes(info))
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
         sheet = PreviewSheet(info.frames) if preview is not None else None
@@ -188,6 +190,8 @@ class WatermarkRemovalService:
             pipeline.segment(segment, final=True)
             encode.close()
             writer.close()
+            if part is not None:
+                trim(output, part.keep, output.parent)
         except BaseException:
             reader.stop()
             writer.abort()
@@ -230,6 +234,16 @@ class WatermarkRemovalService:
         report.frames_processed = info.frames
         report.frames = [FrameBoxes(index=i, boxes=[]) for i in range(info.frames)]
         return _finished(report, options, detector, inpainter, timer)
+
+
+def _source_keyframes(info: VideoInfo) -> list[int]:
+    """The frames the result gets IDR frames at (`app.media.keyframes`); none when the source's packets
+    cannot say (the encoder then places its own)."""
+    try:
+        return kept_keyframes(clean_keyframes(Path(info.path))[1], info.fps)
+    except (InputError, EncodeError) as exc:
+        logger.warning("Keyframes: the source's cannot be read ({}); the encoder places its own", exc)
+        return []
 
 
 def _finished(report: Report, options: ProcessOptions, detector: Choice, inpainter: Choice, timer: StageTimer) -> Report:
@@ -287,11 +301,10 @@ class _Loop:
                 self.sheet.add(first + k, originals[k], frame_dets, frame)
             index = self.report.frames_processed
             self.report.frames_processed += 1
-            if self.keep is not None and index not in self.keep:
-                continue
-            boxes = [tuple(int(v) for v in d.box) for d in frame_dets]
-            self.report.frames.append(FrameBoxes(index=index, boxes=boxes))
-            self.report.watermark_frames += bool(boxes)
+            if self.keep is None or index in self.keep:
+                boxes = [tuple(int(v) for v in d.box) for d in frame_dets]
+                self.report.frames.append(FrameBoxes(index=index, boxes=boxes))
+                self.report.watermark_frames += bool(boxes)
             self.encode.put(frame)
         if self.progress is not None:
             self.progress(self.report.frames_processed, self.total)

@@ -145,7 +145,8 @@ class Worker:
             if part.analysis_key and request.s3 is not None:
                 analysis = from_s3(credentials(request, self.settings), request.s3.bucket, part.analysis_key,
                                    workdir / "analysis.npz", self.settings)
-            video_part = VideoPart(range(part.keep_first, part.keep_first + part.keep_frames), part.first_frame, analysis)
+            video_part = VideoPart(range(part.keep_first, part.keep_first + part.keep_frames), part.first_frame, analysis,
+                                   tuple(part.keyframes))
             info = info.model_copy(update={"fps": float(Fraction(part.fps)), "fps_rational": part.fps})
         self._report_progress(job, "processing", 0)
         step = max(1, info.frames // 10)

@@ -21,11 +21,12 @@ import numpy as np
 
 from app.config import ProcessOptions, Settings
 from app.detection.types import Box
+from app.media.keyframes import clean_keyframes, kept_keyframes
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import VideoPart, WatermarkRemovalService
-from app.split.media import cut, cut_frames, join
-from app.split.plan import plan_parts
+from app.split.media import cut, join
+from app.split.plan import overlap_frames, plan_parts
 from bench.results import write_section
 from scripts.footage import ROOT, composite, mark_box, pan_frames, text_rgba, write_clip
 
@@ -81,8 +82,9 @@ def measure(work: Path) -> dict:
 
     shutil.rmtree(work / "cut", ignore_errors=True)  # a job's temp dir is new; the bench's is reused
     clock = time.perf_counter()
-    total, keys = cut_frames(source)
-    parts = plan_parts(keys, total, PARTS, round(settings.split_overlap_seconds * info.fps))
+    total, keys = clean_keyframes(source)
+    keys = kept_keyframes(keys, info.fps)
+    parts = plan_parts(keys, total, PARTS, overlap_frames(settings.split_overlap_seconds, info.fps))
     files = cut(source, parts, Fraction(info.fps_rational), work / "cut")
     cut_s = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -94,7 +96,7 @@ def measure(work: Path) -> dict:
         clock = time.perf_counter()
         service.clean(file, work / f"clean-{part.index}.mp4", options, info=part_info,
                       part=VideoPart(range(part.keep_first, part.keep_first + part.keep_frames), part.first,
-                                     work / "analysis.npz"))
+                                     work / "analysis.npz", tuple(k - part.first for k in keys if part.first <= k < part.end)))
         part_s.append(time.perf_counter() - clock)
         outputs.append(work / f"clean-{part.index}.mp4")
     clock = time.perf_counter()

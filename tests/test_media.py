@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.errors import InputError
+from app.config import ProcessOptions
+from app.errors import EncodeError, InputError
+from app.media.keyframes import clean_keyframes, kept_keyframes, trim
 from app.media.probe import probe
 from app.inpainting.masks import Crop, FeatherPaster
 from app.media.reader import read_frames, rgb
 from app.media.writer import X264_ARGS, VideoWriter, _repainted, choose_encoder, nvenc_check
+from app.service import WatermarkRemovalService
 from scripts.footage import opencv_data, pan_frames, write_clip
 
 
@@ -161,3 +164,23 @@ def test_only_the_painted_boxes_are_converted_back_the_rest_goes_out_as_decoded(
                               decoded_planes[h:].reshape(2, h // 2, w // 2)[k][~chroma_inside])
     back = rgb(sent)[72:142, 122:210].reshape(-1, 3).mean(axis=0)
     assert np.abs(back - (200, 40, 90)).max() < 3, "the painted colour is what the encoder gets"
+
+
+def test_a_cleaned_video_has_idr_frames_where_its_source_has_keyframes(tmp_path: Path) -> None:
+    """Source keyframes every 0.6 s at 25 fps: the result gets IDR frames at those at least 2 s apart (and
+    the encoder may add its own), so a split job's parts are encoded as the single run is."""
+    src = tmp_path / "keys.mp4"
+    write_clip(pan_frames("fruits.jpg", (320, 180), 150, 25), src, 25, keyint=15)
+    total, keys = clean_keyframes(src)
+    assert (total, keys) == (150, list(range(0, 150, 15)))
+    assert kept_keyframes(keys, 25.0) == [0, 60, 120]
+    out = tmp_path / "out.mp4"
+    WatermarkRemovalService(probe_gpu=False).clean(src, out, ProcessOptions(regions=[(8, 8, 60, 30)]))
+    assert {0, 60, 120} <= set(clean_keyframes(out)[1])
+    trimmed = tmp_path / "trimmed.mp4"
+    trimmed.write_bytes(out.read_bytes())
+    trim(trimmed, range(60, 120), tmp_path)
+    assert probe(trimmed).frames == 60
+    assert np.array_equal(np.stack(list(read_frames(probe(trimmed)))), np.stack(list(read_frames(probe(out))))[60:120])
+    with pytest.raises(EncodeError, match="no IDR frame"):
+        trim(out, range(30, 120), tmp_path)

@@ -12,7 +12,7 @@ codec and re-encoded to AAC otherwise.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,13 +24,14 @@ from loguru import logger
 
 from app.config import EncoderName
 from app.errors import EncodeError
+from app.media.keyframes import force_args
 from app.media.probe import VideoInfo
 from app.media.reader import Frame
 from app.media.process import INPUT_FENCE, SWS_FLAGS, spawn
 
 NVENC_ARGS = [
     "-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr", "-cq", "16", "-b:v", "0",
-    "-multipass", "fullres", "-spatial-aq", "1", "-temporal-aq", "1",
+    "-multipass", "fullres", "-spatial-aq", "1", "-temporal-aq", "1", "-forced-idr", "1",
 ]
 X264_ARGS = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film"]
 FASTSTART = ["-movflags", "+faststart"]
@@ -183,7 +184,8 @@ def transcode(source: VideoInfo, output: Path, encoder: EncoderChoice,
 class VideoWriter:
     """Context manager that encodes frames written to it; `close()` raises `EncodeError` on failure."""
 
-    def __init__(self, output: Path, source: VideoInfo, encoder: EncoderChoice) -> None:
+    def __init__(self, output: Path, source: VideoInfo, encoder: EncoderChoice, keyframes: Sequence[int] = ()) -> None:
+        """`keyframes`: frames (counted from the first written) to encode as IDR frames."""
         self.output = Path(output)
         self.source = source
         self.encoder = encoder
@@ -193,7 +195,8 @@ class VideoWriter:
         args = [
             "ffmpeg", "-nostdin", "-y", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self.out_width}x{self.out_height}",
-            "-r", source.fps_rational, "-i", "pipe:0", *_result_args(source, encoder, self.output),
+            "-r", source.fps_rational, "-i", "pipe:0",
+            *_result_args(source, encoder, self.output, tuple(force_args(keyframes, source.fps_rational))),
         ]
         self._proc, self._tail = spawn(args, stdin=subprocess.PIPE)
 

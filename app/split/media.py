@@ -9,7 +9,7 @@ from pathlib import Path
 
 from app.errors import EncodeError, InputError
 from app.media.process import INPUT_FENCE
-from app.media.probe import PROBE_TIMEOUT_S, VideoInfo, count_frames
+from app.media.probe import VideoInfo, count_frames
 from app.media.writer import COMMON_ARGS, FASTSTART, MUXERS, X264_ARGS, with_source_audio
 from app.split.plan import Part, cut_points
 
@@ -24,31 +24,6 @@ def _run(args: list[str], what: str, timeout: float = FFMPEG_TIMEOUT_S) -> str:
     if done.returncode != 0:
         raise EncodeError(f"{what} failed: {done.stderr.strip()[-500:]}")
     return done.stdout
-
-
-def cut_frames(path: Path) -> tuple[int, list[int]]:
-    """The video's frame count and the frames a stream copy can start at: keyframes that open a
-    closed GOP (no frame after them in decode order is shown before them), numbered in display order."""
-    out = _run(["ffprobe", "-v", "error", *INPUT_FENCE, "-select_streams", "v:0", "-show_entries", "packet=pts,flags",
-                "-of", "csv=p=0", str(path)], "reading the keyframes", PROBE_TIMEOUT_S * 5)
-    pts: list[int] = []
-    keys: set[int] = set()
-    for line in out.splitlines():
-        value, _, flags = line.partition(",")
-        if not value.lstrip("-").isdigit():
-            raise InputError("cannot split this video: its packets have no timestamps")
-        if "K" in flags:
-            keys.add(len(pts))
-        pts.append(int(value))
-    suffix_min = pts[:]
-    for i in range(len(pts) - 2, -1, -1):
-        suffix_min[i] = min(pts[i], suffix_min[i + 1])
-    clean, seen_max = [], None
-    for i, value in enumerate(pts):
-        if i in keys and (seen_max is None or seen_max < value) and suffix_min[i] == value:
-            clean.append(i)
-        seen_max = value if seen_max is None else max(seen_max, value)
-    return len(pts), clean
 
 
 def _concat(pieces: list[Path], frames: list[int], fps: Fraction, workdir: Path, name: str) -> Path:

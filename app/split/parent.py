@@ -19,11 +19,12 @@ from app.config import Settings
 from app.errors import ConfigError
 from app.job import JobInput
 from app.jobio import credentials
+from app.media.keyframes import clean_keyframes, kept_keyframes
 from app.media.probe import VideoInfo, count_frames, probe
 from app.service import WatermarkRemovalService
 from app.split.children import Child, EndpointQueue, SplitError, run_children
-from app.split.media import cut, cut_frames, join
-from app.split.plan import Part, plan_parts
+from app.split.media import cut, join
+from app.split.plan import Part, overlap_frames, plan_parts
 from app.storage import s3
 from app.storage.fetch import safe_filename
 
@@ -58,14 +59,14 @@ def ready(request: JobInput, settings: Settings) -> tuple[EndpointQueue, s3.S3Cr
 
 
 def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix: str, fps: str,
-                 analysed: bool) -> dict[str, Any]:
+                 analysed: bool, keyframes: list[int]) -> dict[str, Any]:
     given: dict[str, Any] = {
         "s3": {"bucket": bucket, "key": f"{prefix}/part-{part.index:03d}.mkv"},
         "s3_prefix": prefix,
         "output_filename": f"clean-{part.index:03d}.mp4",
         "watermark_config": request.watermark_config.model_dump(mode="json", exclude_unset=True),
         "part": {"index": part.index, "count": count, "first_frame": part.first, "keep_first": part.keep_first,
-                 "keep_frames": part.keep_frames, "fps": fps,
+                 "keep_frames": part.keep_frames, "fps": fps, "keyframes": keyframes,
                  "analysis_key": f"{prefix}/analysis.npz" if analysed else None},
     }
     if request.s3Config is not None:  # the caller's own bucket: the children need its credentials too
@@ -86,8 +87,9 @@ def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: 
     clock = time.perf_counter()
     deadline = time.monotonic() + ((request.split.timeout_seconds if request.split else None)
                                    or settings.split_timeout_seconds)
-    total, keys = cut_frames(Path(info.path))
-    parts = plan_parts(keys, total, count, round(settings.split_overlap_seconds * info.fps))
+    total, keys = clean_keyframes(Path(info.path))
+    keys = kept_keyframes(keys, info.fps)  # the single run's IDR frames: the parts are cut and encoded at them
+    parts = plan_parts(keys, total, count, overlap_frames(settings.split_overlap_seconds, info.fps))
     logger.info("Split: {} frames in {} parts (asked for {}), cut at frames {}", total, len(parts), count,
                 [p.first + p.keep_first for p in parts])
     if len(parts) < 2:
@@ -110,7 +112,8 @@ def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: 
                       settings.upload_attempts)
         timings["split_upload"] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
-        inputs = [_child_input(request, part, len(parts), creds.bucket, prefix, info.fps_rational, analysis is not None)
+        inputs = [_child_input(request, part, len(parts), creds.bucket, prefix, info.fps_rational, analysis is not None,
+                               [k - part.first for k in keys if part.first <= k < part.end])
                   for part in parts]
         children = run_children(queue, inputs, settings.split_part_timeout_seconds, deadline, settings.split_poll_seconds,
                                 lambda done, of: progress("cleaning parts", round(100 * done / of)))
