@@ -14,8 +14,6 @@ from app.inpainting.smooth import smooth_fill
 from app.inpainting.temporal import BackgroundMemory
 from app.inpainting.unblend import BlendEstimator
 
-ROUGH_SKIP = 4  # frames a crop whose surroundings failed the smoothness test skips it (see `_smooth`)
-
 
 class Filler(Protocol):
     name: str
@@ -39,7 +37,6 @@ class Restorer:
         self.memory = BackgroundMemory(width, height)
         self.paster = FeatherPaster()
         self.pixels = {"remembered": 0, "interpolated": 0, "unblended": 0, "inpainted": 0}
-        self._rough: dict[tuple[int, int, int, int], int] = {}  # crop box -> frames left to skip the test
 
     @property
     def fallbacks(self) -> list[str]:
@@ -96,21 +93,6 @@ class Restorer:
             mask[y1:y2, x1:x2] |= crop.mask > 0
         return mask
 
-    def _smooth(self, original: np.ndarray, crop: Crop) -> np.ndarray | None:
-        """`smooth_fill` of the crop, with its test skipped for `ROUGH_SKIP` frames at a place where it
-        just failed: texture seldom turns smooth from one frame to the next, and on a panned textured
-        picture the test (which fails there) cost a tenth of the restoration. A pass is never reused."""
-        left = self._rough.get(crop.box, 0)
-        if left > 0:
-            self._rough[crop.box] = left - 1
-            return None
-        smooth = smooth_fill(original, crop.mask)
-        if smooth is None:
-            if len(self._rough) > 64:
-                self._rough.clear()
-            self._rough[crop.box] = ROUGH_SKIP
-        return smooth
-
     def _known_pixels(self, frame: np.ndarray, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
         """(crop with remembered, interpolated and un-blended pixels restored, mask of what is left to fill)."""
         x1, y1, x2, y2 = crop.box
@@ -118,7 +100,7 @@ class Restorer:
         masked = int((crop.mask > 0).sum())
         recalled = self.memory.recall(crop.box, crop.mask)  # valid only inside the mask
         remembered = int(recalled[1].sum()) if recalled is not None else 0
-        smooth = self._smooth(original, crop) if remembered < masked else None
+        smooth = smooth_fill(original, crop.mask) if remembered < masked else None
         if smooth is not None:
             region, remaining = smooth, np.zeros_like(crop.mask)
         elif self.blend is not None:
