@@ -104,6 +104,8 @@ class WatermarkRemovalService:
             fallbacks.append(f"encoder: h264_nvenc failed mid-encode ({exc}); re-encoded with libx264")
             encoder = EncoderChoice("libx264", "fallback after h264_nvenc failed mid-encode")
             report = self._run(info, output_path, options, plan, encoder, progress, preview, part)
+        if part is not None:
+            trim(output_path, part.keep, output_path.parent)
         report.fallbacks = fallbacks + report.fallbacks
         report.output = probe(output_path)
         report.timings["total"] = round(time.perf_counter() - started, 3)
@@ -173,7 +175,8 @@ class WatermarkRemovalService:
             inpainter.backend.expect(detector.backend.places)
         if part is None and detector.backend.finds_nothing and info.width % 2 == 0 and info.height % 2 == 0:
             return self._straight(info, output, encoder, report, timer, preview, progress, options, detector, inpainter)
-        writer = VideoWriter(output, info, encoder, part.keyframes if part is not None else _source_keyframes(info))
+        keyframes = sorted({*part.keyframes, part.keep.start, part.keep.stop}) if part is not None else _source_keyframes(info)
+        writer = VideoWriter(output, info, encoder, keyframes)
         reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
         encode = Consumer(writer.write, s.queue_frames, timer, "encode")
         sheet = PreviewSheet(info.frames) if preview is not None else None
@@ -190,8 +193,6 @@ class WatermarkRemovalService:
             pipeline.segment(segment, final=True)
             encode.close()
             writer.close()
-            if part is not None:
-                trim(output, part.keep, output.parent)
         except BaseException:
             reader.stop()
             writer.abort()
@@ -242,7 +243,7 @@ def _source_keyframes(info: VideoInfo) -> list[int]:
     try:
         return kept_keyframes(clean_keyframes(Path(info.path))[1], info.fps)
     except (InputError, EncodeError) as exc:
-        logger.warning("Keyframes: the source's cannot be read ({}); the encoder places its own", exc)
+        logger.warning("Keyframes: the source's cannot be read ({}); the encoder places its own IDR frames", exc)
         return []
 
 

@@ -7,7 +7,9 @@ decisions on a part are those of the single run, bit for bit, so the joined vide
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +38,7 @@ def clean_keyframes(path: Path) -> tuple[int, list[int]]:
     for line in done.stdout.splitlines():
         value, _, flags = line.partition(",")
         if not value.lstrip("-").isdigit():
-            raise InputError("cannot split this video: its packets have no timestamps")
+            raise InputError("the video's packets have no timestamps")
         if "K" in flags:
             keys.add(len(pts))
         pts.append(int(value))
@@ -72,24 +74,28 @@ def force_args(keyframes: Sequence[int], fps_rational: str) -> list[str]:
 def trim(path: Path, keep: range, workdir: Path) -> None:
     """Replace `path` (a video alone, with IDR frames at `keep`'s ends) by its frames in `keep`, stream
     copied: the segment muxer cuts at the first keyframe at or after each given frame, so the cut is
-    exact only at IDR frames, and the count is checked."""
+    exact only at IDR frames, and the count is checked. Its pieces are removed whatever happens."""
     total = count_frames(path)
+    what = f"cutting frames {keep.start}-{keep.stop - 1} out of the part's {total} encoded frames"
     points = [p for p in (keep.start, keep.stop) if 0 < p < total]
-    pieces_dir = workdir / f"{path.stem}-trim"
-    pieces_dir.mkdir(parents=True, exist_ok=True)
     args = ["ffmpeg", "-nostdin", "-y", "-v", "error", *INPUT_FENCE, "-i", str(path), "-map", "0:v:0", "-c", "copy",
             "-f", "segment", "-segment_format", "mp4", "-reset_timestamps", "1"]
     if points:
         args += ["-segment_frames", ",".join(map(str, points))]
-    done = subprocess.run([*args, str(pieces_dir / "piece%03d.mp4")], capture_output=True, text=True,
-                          timeout=PROBE_TIMEOUT_S * 20)
-    if done.returncode != 0:
-        raise EncodeError(f"cutting out the part's frames failed: {done.stderr.strip()[-300:]}")
-    pieces = sorted(pieces_dir.glob("piece*.mp4"))
-    piece = pieces[1 if keep.start > 0 else 0] if len(pieces) == len(points) + 1 else None
-    if piece is None or count_frames(piece) != len(keep):
-        raise EncodeError(f"cutting out frames {keep.start}-{keep.stop - 1} of the part failed: no IDR frame there")
-    piece.replace(path)
-    for rest in pieces_dir.iterdir():
-        rest.unlink()
-    pieces_dir.rmdir()
+    pieces_dir = Path(tempfile.mkdtemp(prefix="trim-", dir=workdir))
+    try:
+        try:
+            done = subprocess.run([*args, str(pieces_dir / "piece%03d.mp4")], capture_output=True, text=True,
+                                  timeout=PROBE_TIMEOUT_S * 20)
+        except subprocess.TimeoutExpired as exc:
+            raise EncodeError(f"{what}: ffmpeg took over {PROBE_TIMEOUT_S * 20:.0f}s") from exc
+        if done.returncode != 0:
+            raise EncodeError(f"{what} failed: {done.stderr.strip()[-300:]}")
+        pieces = sorted(pieces_dir.glob("piece*.mp4"))
+        got = count_frames(pieces[1 if keep.start > 0 else 0]) if len(pieces) == len(points) + 1 else None
+        if got != len(keep):
+            raise EncodeError(f"{what} gave {len(pieces)} pieces ({got} frames in the kept one): the part lacks "
+                              "an IDR frame at one of those ends")
+        pieces[1 if keep.start > 0 else 0].replace(path)
+    finally:
+        shutil.rmtree(pieces_dir, ignore_errors=True)

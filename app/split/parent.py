@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from app.config import Settings
-from app.errors import ConfigError
+from app.errors import ConfigError, InputError
 from app.job import JobInput
 from app.jobio import credentials
 from app.media.keyframes import clean_keyframes, kept_keyframes
@@ -87,7 +87,10 @@ def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: 
     clock = time.perf_counter()
     deadline = time.monotonic() + ((request.split.timeout_seconds if request.split else None)
                                    or settings.split_timeout_seconds)
-    total, keys = clean_keyframes(Path(info.path))
+    try:
+        total, keys = clean_keyframes(Path(info.path))
+    except InputError as exc:
+        raise InputError(f"cannot split this video: {exc}") from exc
     keys = kept_keyframes(keys, info.fps)  # the single run's IDR frames: the parts are cut and encoded at them
     parts = plan_parts(keys, total, count, overlap_frames(settings.split_overlap_seconds, info.fps))
     logger.info("Split: {} frames in {} parts (asked for {}), cut at frames {}", total, len(parts), count,
