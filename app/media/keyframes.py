@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from app.errors import EncodeError, InputError
-from app.media.process import INPUT_FENCE
+from app.media.process import INPUT_FENCE, run
 from app.media.probe import PROBE_TIMEOUT_S, count_frames
 
 MIN_GOP_SECONDS = 2.0  # forced IDR frames at least this far apart: each costs bits (one every 2 s made the
@@ -71,6 +71,22 @@ def force_args(keyframes: Sequence[int], fps_rational: str) -> list[str]:
     return ["-force_key_frames", ",".join(times)] if times else []
 
 
+SEGMENT_FORMATS = {".mkv": "matroska", ".mp4": "mp4"}
+
+
+def segment(source: Path, points: Sequence[int], folder: Path, suffix: str, what: str, timeout: float) -> list[Path]:
+    """`source`'s video stream copied into pieces in `folder` (made if missing), cut at frames `points`;
+    the pieces in order. The segment muxer starts a piece at the first keyframe at or after its point,
+    so a cut is where it was asked for only at a keyframe: callers check the pieces."""
+    folder.mkdir(parents=True, exist_ok=True)
+    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", *INPUT_FENCE, "-i", str(source), "-map", "0:v:0", "-c", "copy",
+            "-f", "segment", "-segment_format", SEGMENT_FORMATS[suffix], "-reset_timestamps", "1"]
+    if points:
+        args += ["-segment_frames", ",".join(map(str, points))]
+    run([*args, str(folder / f"piece%05d{suffix}")], what, timeout)
+    return sorted(folder.glob(f"piece*{suffix}"))
+
+
 def trim(path: Path, keep: range, workdir: Path) -> None:
     """Replace `path` (a video alone, with IDR frames at `keep`'s ends) by its frames in `keep`, stream
     copied: the segment muxer cuts at the first keyframe at or after each given frame, so the cut is
@@ -78,24 +94,14 @@ def trim(path: Path, keep: range, workdir: Path) -> None:
     total = count_frames(path)
     what = f"cutting frames {keep.start}-{keep.stop - 1} out of the part's {total} encoded frames"
     points = [p for p in (keep.start, keep.stop) if 0 < p < total]
-    args = ["ffmpeg", "-nostdin", "-y", "-v", "error", *INPUT_FENCE, "-i", str(path), "-map", "0:v:0", "-c", "copy",
-            "-f", "segment", "-segment_format", "mp4", "-reset_timestamps", "1"]
-    if points:
-        args += ["-segment_frames", ",".join(map(str, points))]
     pieces_dir = Path(tempfile.mkdtemp(prefix="trim-", dir=workdir))
     try:
-        try:
-            done = subprocess.run([*args, str(pieces_dir / "piece%03d.mp4")], capture_output=True, text=True,
-                                  timeout=PROBE_TIMEOUT_S * 20)
-        except subprocess.TimeoutExpired as exc:
-            raise EncodeError(f"{what}: ffmpeg took over {PROBE_TIMEOUT_S * 20:.0f}s") from exc
-        if done.returncode != 0:
-            raise EncodeError(f"{what} failed: {done.stderr.strip()[-300:]}")
-        pieces = sorted(pieces_dir.glob("piece*.mp4"))
-        got = count_frames(pieces[1 if keep.start > 0 else 0]) if len(pieces) == len(points) + 1 else None
+        pieces = segment(path, points, pieces_dir, ".mp4", what, PROBE_TIMEOUT_S * 20)
+        kept = 1 if keep.start > 0 else 0
+        got = count_frames(pieces[kept]) if len(pieces) == len(points) + 1 else None
         if got != len(keep):
             raise EncodeError(f"{what} gave {len(pieces)} pieces ({got} frames in the kept one): the part lacks "
                               "an IDR frame at one of those ends")
-        pieces[1 if keep.start > 0 else 0].replace(path)
+        pieces[kept].replace(path)
     finally:
         shutil.rmtree(pieces_dir, ignore_errors=True)

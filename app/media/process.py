@@ -8,6 +8,8 @@ import threading
 from collections import deque
 from typing import IO
 
+from app.errors import EncodeError
+
 # YUV <-> RGB conversions on the way in and out: swscale's defaults (bilinear chroma, fast rounding)
 # cost about 2 dB PSNR over the whole frame on a round trip; these cost 0.05 dB (measured on real footage).
 SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int"
@@ -56,6 +58,17 @@ def _widen(pipe: IO[bytes]) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     except OSError:  # a lower ceiling set by the host: the default size still works
         pass
+
+
+def run(args: list[str], what: str, timeout: float) -> str:
+    """Run ffmpeg or ffprobe to the end; its stdout, or an `EncodeError` naming `what` with ffmpeg's words."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise EncodeError(f"{what}: ffmpeg took over {timeout:.0f}s") from exc
+    if done.returncode != 0:
+        raise EncodeError(f"{what} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
 
 
 def spawn(args: list[str], stdin: int | None = None, stdout: int | None = None) -> tuple[subprocess.Popen, StderrTail]:

@@ -1,29 +1,19 @@
-"""The split's ffmpeg work, all stream copy: find the keyframes, cut the source into the parts'
-segments, join the cleaned parts and put the source's audio back over the whole video."""
+"""The split's ffmpeg work, all stream copy: cut the source into the parts' segments, join the
+cleaned parts and put the source's audio back over the whole video."""
 
 from __future__ import annotations
 
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-from app.errors import EncodeError, InputError
-from app.media.process import INPUT_FENCE
+from app.errors import InputError
+from app.media.keyframes import segment
 from app.media.probe import VideoInfo, count_frames
+from app.media.process import run
 from app.media.writer import COMMON_ARGS, FASTSTART, MUXERS, X264_ARGS, with_source_audio
 from app.split.plan import Part, cut_points
 
 FFMPEG_TIMEOUT_S = 1800
-
-
-def _run(args: list[str], what: str, timeout: float = FFMPEG_TIMEOUT_S) -> str:
-    try:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise EncodeError(f"{what}: ffmpeg took over {timeout:.0f}s") from exc
-    if done.returncode != 0:
-        raise EncodeError(f"{what} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
 
 
 def _concat(pieces: list[Path], frames: list[int], fps: Fraction, workdir: Path, name: str) -> Path:
@@ -39,23 +29,18 @@ def cut(source: Path, parts: list[Part], fps: Fraction, workdir: Path) -> list[P
     """Each part's segment as its own file (video only, stream copy, Matroska so any codec fits).
     The source is cut once at every segment boundary; a segment is a run of those pieces."""
     points = cut_points(parts)
-    pieces_dir = workdir / "pieces"
-    pieces_dir.mkdir(parents=True)
-    _run(["ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", str(source), "-map", "0:v:0", "-c", "copy",
-          "-f", "segment", "-segment_format", "matroska", "-segment_frames", ",".join(map(str, points)),
-          "-reset_timestamps", "1", str(pieces_dir / "piece%05d.mkv")], "cutting the video into parts")
-    pieces = sorted(pieces_dir.glob("piece*.mkv"))
+    pieces = segment(source, points, workdir / "pieces", ".mkv", "cutting the video into parts", FFMPEG_TIMEOUT_S)
     starts = [0, *points]
     if len(pieces) != len(starts):
         raise InputError(f"cannot split this video: cutting gave {len(pieces)} pieces, {len(starts)} expected")
     sizes = [b - a for a, b in zip(starts, [*points, max(p.end for p in parts)])]
     files = []
     for part in parts:
-        run = slice(starts.index(part.first), starts.index(part.end) if part.end in starts else len(pieces))
+        span = slice(starts.index(part.first), starts.index(part.end) if part.end in starts else len(pieces))
         target = workdir / f"part-{part.index:03d}.mkv"
-        listing = _concat(pieces[run], sizes[run], fps, workdir, target.stem)
-        _run(["ffmpeg", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
-              str(target)], f"making part {part.index + 1}")
+        listing = _concat(pieces[span], sizes[span], fps, workdir, target.stem)
+        run(["ffmpeg", "-nostdin", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
+             str(target)], f"making part {part.index + 1}", FFMPEG_TIMEOUT_S)
         if (got := count_frames(target)) != part.frames:
             raise InputError(f"cannot split this video: part {part.index + 1} has {got} frames where "
                              f"{part.frames} were cut (its GOPs may be open)")
@@ -70,6 +55,6 @@ def join(cleaned: list[Path], frames: list[int], source: VideoInfo, output: Path
     share one stream): encoded once more with libx264."""
     listing = _concat(cleaned, frames, Fraction(source.fps_rational), workdir, "joined")
     video = [*X264_ARGS, *COMMON_ARGS] if reencode else ["-c:v", "copy", *FASTSTART]
-    _run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
-          *with_source_audio(source), *video, "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)],
-         "joining the cleaned parts")
+    run(["ffmpeg", "-nostdin", "-y", "-v", "error", "-f", "concat", "-safe", "0", "-i", str(listing),
+         *with_source_audio(source), *video, "-f", MUXERS.get(output.suffix.lower(), "mp4"), str(output)],
+        "joining the cleaned parts", FFMPEG_TIMEOUT_S)
