@@ -63,6 +63,8 @@ class PartSpec(BaseModel):
     keyframes: list[int] = Field(default_factory=list, max_length=100_000)
     analysis_key: str | None = Field(default=None, description="the whole video's detection decision, in the "
                                      "part's bucket (none: the part is analysed alone)")
+    seeds_key: str | None = Field(default=None, description="the places' pictures from before each part, in the "
+                                  "part's bucket (none: restoration starts with what the part shows)")
 
 
 class JobInput(BaseModel):

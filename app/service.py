@@ -24,6 +24,7 @@ from app.detection.types import Detection
 from app.errors import EncodeError, InputError
 from app.gpu import BatchPlan, GpuInfo, GpuProbe, detect_gpu, make_plan
 from app.inpainting.masks import dilation_pixels
+from app.inpainting.temporal import SEED_RING, load_seeds, save_seeds
 from app.media.keyframes import clean_keyframes, kept_keyframes, trim
 from app.media.probe import VideoInfo, probe
 from app.media.reader import read_at, read_frames
@@ -52,12 +53,14 @@ class VideoPart:
     encoded, with IDR frames at `keyframes`, so the lead-in and lead-out from the neighbouring parts
     give tracking, restoration and the encoder their context; the result is then cut down to the frames
     in `keep`. `analysis`: the whole video's detection decision (saved by `analyse`), used instead of
-    analysing the part alone; the part's first frame is the video's `first_frame`."""
+    analysing the part alone; the part's first frame is the video's `first_frame`. `seeds`: the places'
+    pictures from before the part (saved by `analyse`), which restoration remembers as a single run would."""
 
     keep: range
     first_frame: int
     analysis: Path | None = None
     keyframes: tuple[int, ...] = ()
+    seeds: Path | None = None
 
 
 class WatermarkRemovalService:
@@ -113,14 +116,19 @@ class WatermarkRemovalService:
                     report.watermark_frames, report.timings)
         return report
 
-    def analyse(self, info: VideoInfo, options: ProcessOptions, path: Path) -> bool:
+    def analyse(self, info: VideoInfo, options: ProcessOptions, path: Path, seeds: Path, starts: list[int]) -> bool:
         """Run the detector's pass over the whole video and save its decision at `path`, for the parts
-        of a split job; False when there is no such decision (given regions, a per-frame detector)."""
+        of a split job, and at `seeds` each place's last picture free of marks before each of the parts'
+        `starts`; False when there is no such decision (given regions, a per-frame detector)."""
         if options.regions:
             return False
         detector = choose_detector(self.settings, options, info, make_plan(self.gpu, self.settings, options))
         detector.backend.analyse(info)
-        return detector.backend.save_analysis(path)
+        if not detector.backend.save_analysis(path):
+            return False
+        pad = dilation_pixels(self.settings.mask_dilate_kernel, self.settings.mask_dilate_iterations) + SEED_RING
+        save_seeds(seeds, detector.backend.views_before(info, [s for s in starts if s > 0], pad))
+        return True
 
     def _image(self, info: VideoInfo, output_path: Path, options: ProcessOptions) -> Report:
         """A still image through the same detector and inpainter, written in the format of `output_path`."""
@@ -172,7 +180,8 @@ class WatermarkRemovalService:
                 detector.backend.load_analysis(part.analysis, part.first_frame)
             else:
                 detector.backend.analyse(info)
-            inpainter.backend.expect(detector.backend.places)
+            seeds = load_seeds(part.seeds, part.first_frame) if part is not None and part.seeds is not None else []
+            inpainter.backend.expect(detector.backend.places, seeds)
         if part is None and detector.backend.finds_nothing and info.width % 2 == 0 and info.height % 2 == 0:
             return self._straight(info, output, encoder, report, timer, preview, progress, options, detector, inpainter)
         keyframes = sorted({*part.keyframes, part.keep.start, part.keep.stop}) if part is not None else _source_keyframes(info)

@@ -141,12 +141,15 @@ class Worker:
         """This worker cleans the video itself: the whole of it, or the part a split parent sent."""
         video_part = None
         if (part := request.part) is not None:
-            analysis = None
+            analysis = seeds = None
             if part.analysis_key and request.s3 is not None:
                 analysis = from_s3(credentials(request, self.settings), request.s3.bucket, part.analysis_key,
                                    workdir / "analysis.npz", self.settings)
+            if part.seeds_key and request.s3 is not None:
+                seeds = from_s3(credentials(request, self.settings), request.s3.bucket, part.seeds_key,
+                                workdir / "seeds.npz", self.settings)
             video_part = VideoPart(range(part.keep_first, part.keep_first + part.keep_frames), part.first_frame, analysis,
-                                   tuple(part.keyframes))
+                                   tuple(part.keyframes), seeds)
             info = info.model_copy(update={"fps": float(Fraction(part.fps)), "fps_rational": part.fps})
         self._report_progress(job, "processing", 0)
         step = max(1, info.frames // 10)

@@ -274,6 +274,41 @@ def test_remembered_picture_is_only_recalled_while_the_camera_stands_still(foota
         assert not errors or max(errors) < 8, errors
 
 
+@pytest.mark.parametrize("camera", ["still", "moved"])
+def test_a_part_recalls_a_seed_from_before_it_only_if_the_camera_has_not_moved(camera: str, tmp_path: Path) -> None:
+    """A split job's part starts with the mark already over a place it never sees free; the parent hands
+    it that place's picture from 40 frames earlier (fixed camera, vtest.avi), through a seeds file. It is
+    recalled behind the mark, and right; a picture of somewhere else (the camera moved since) is refused."""
+    from app.inpainting.temporal import BackgroundMemory, load_seeds, save_seeds
+
+    frames = list(clip_frames("vtest.avi", 60))
+    h, w = frames[0].shape[:2]
+    x1, y1, x2, y2 = w - 150, h - 90, w - 30, h - 30
+    seed_box = (x1 - 12, y1 - 12, x2 + 12, y2 + 12)
+    source = frames[0] if camera == "still" else np.ascontiguousarray(frames[0][::-1, ::-1])
+    save_seeds(tmp_path / "seeds.npz", {40: [(seed_box, source[seed_box[1]:seed_box[3], seed_box[0]:seed_box[2]])],
+                                        0: [((0, 0, 8, 8), frames[0][:8, :8])]})
+    seeds = load_seeds(tmp_path / "seeds.npz", 40)
+    assert [box for box, _ in seeds] == [seed_box]
+    memory = BackgroundMemory(w, h)
+    memory.keep([seed_box])
+    memory.seed(seeds)
+    masked = np.zeros((h, w), bool)
+    masked[y1:y2, x1:x2] = True
+    recalled = []
+    for frame in frames[40:]:
+        memory.next_frame(frame, masked, [(x1, y1, x2, y2)])
+        recalled.append(memory.recall((x1, y1, x2, y2), np.ones((y2 - y1, x2 - x1), np.uint8)))
+        memory.remember(frame, masked)
+    if camera == "moved":
+        assert recalled == [None] * len(recalled)
+        return
+    for frame, found in zip(frames[40:], recalled, strict=True):
+        assert found is not None and found[1].all()
+        error = np.abs(found[0].astype(np.int16) - frame[y1:y2, x1:x2].astype(np.int16)).mean()
+        assert error < 8, error
+
+
 @pytest.mark.parametrize("shape", [(96, 160), (97, 131)])
 def test_telea_fills_from_pixels_wholly_outside_the_mask_at_any_size(shape: tuple[int, int]) -> None:
     """A white mark on a flat grey picture: every masked pixel comes back grey. Telea runs at half size, where

@@ -103,12 +103,12 @@ def test_parts_are_whole_gops_with_overlap_and_cover_every_frame_once() -> None:
 
 
 def test_split_in_four_matches_a_single_run(servers, long_clip, s3_endpoint: str, tmp_path: Path) -> None:
-    """Same frames, duration, audio and timestamps as one worker's run; away from the marks at least 45 dB
-    PSNR against it (the parts are encoded with the single run's IDR frames and enough lead-in for x264 to
-    make its decisions: two encodes of the same frames from different starts gave 40 dB); no seam at the
-    joins; the mark is removed on both sides of the boundary it jumps at. Inside the marks a part's
-    restoration differs: on this still camera the single run recalls the picture it saw at the mark's
-    second spot before the jump, which a later part never saw (bench/RESULTS.md has the whole-frame PSNR)."""
+    """Same frames, duration, audio and timestamps as one worker's run; at least 45 dB PSNR against it
+    over all frames (the parts are encoded with the single run's IDR frames and enough lead-in for x264 to
+    make its decisions: two encodes of the same frames from different starts gave 40 dB; the last part
+    gets the picture of the mark's second spot from before the jump, which it never sees but the single
+    run remembers: without it the whole video gave 39.7 dB); no seam at the joins; the mark is removed on
+    both sides of the boundary it jumps at."""
     parent, child, queue = servers
     marked, original, boxes = long_clip
     job = {"video_url": str(marked), "watermark_config": {"detector": "auto"}}
@@ -126,10 +126,10 @@ def test_split_in_four_matches_a_single_run(servers, long_clip, s3_endpoint: str
     assert packet_times(four, "a:0") == packet_times(one, "a:0")
     x, y = frames_of(one).astype(np.int16), frames_of(four).astype(np.int16)
     clean, source = frames_of(original).astype(np.int16), frames_of(marked).astype(np.int16)
+    assert psnr(x, y) >= 45.0, (psnr(x, y), [psnr(x[k:k + 150], y[k:k + 150]) for k in range(0, FRAMES, 150)])
     away = np.ones(x.shape[1:3], bool)
     for x1, y1, x2, y2 in boxes:
         away[max(0, y1 - 24): y2 + 24, max(0, x1 - 24): x2 + 24] = False
-    assert psnr(x[:, away], y[:, away]) >= 45.0, psnr(x[:, away], y[:, away])
     steps = np.abs(np.diff(y[:, away], axis=0)).mean(axis=(1, 2))  # steps[i]: frame i -> i + 1, away from the marks
     seams = np.cumsum([j["frames"] for j in out["split"]["jobs"]])[:-1] - 1
     assert steps[seams].max() <= np.percentile(steps, 99), (steps[seams], np.percentile(steps, 99))

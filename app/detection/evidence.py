@@ -33,7 +33,7 @@ from app.detection.static import fill_holes, without_specks
 from app.detection.types import Box, Detection, Detector, iou
 from app.errors import InputError
 from app.media.probe import VideoInfo
-from app.media.reader import read_samples
+from app.media.reader import read_at, read_samples
 
 ANALYSIS_LONG_SIDE = 960
 MIN_SAMPLES = 12
@@ -310,6 +310,30 @@ class EvidenceDetector(Detector):
         self.multiscale = bool(header["multiscale"])
         self.frames_seen = first_frame
         self.decided = True
+
+    def views_before(self, info: VideoInfo, starts: list[int], pad: int) -> dict[int, list[tuple[Box, np.ndarray]]]:
+        """For a part of the video starting at each of `starts` (a split job's child, which never sees the
+        frames before its lead-in): per mark, the picture at its place, the box grown by `pad`, from the
+        latest sample before the start at which no mark was seen over the place, if that frame shows none
+        of them either. The child's restoration remembers it as the single run would have (a jumping
+        mark on a still camera: the spot it jumps to was seen free before)."""
+        wanted: dict[int, list[tuple[int, Box, list[Mark]]]] = {}
+        for start in starts:
+            for mark in self.marks:
+                x1, y1, x2, y2 = mark.box
+                box = (max(0, x1 - pad), max(0, y1 - pad), min(self.width, x2 + pad), min(self.height, y2 + pad))
+                over = [m for m in self.marks if _touch(m.box, box)]
+                taken = set().union(*(m.hits for m in over))
+                sample = next((s for s in range(min(self.samples, (start - 1) // self.every + 1) - 1, -1, -1)
+                               if s not in taken), None)
+                if sample is not None:
+                    wanted.setdefault(sample * self.every, []).append((start, box, over))
+        views: dict[int, list[tuple[Box, np.ndarray]]] = {start: [] for start in starts}
+        for index, frame in read_at(info, list(wanted)) if wanted else ():
+            for start, (x1, y1, x2, y2), over in wanted[index]:
+                if not any(self._shows(frame, m, SHOWN_FAINTLY) for m in over):
+                    views[start].append(((x1, y1, x2, y2), np.ascontiguousarray(frame[y1:y2, x1:x2])))
+        return views
 
     def _propose(self, pool: ThreadPoolExecutor, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
         if not batch:

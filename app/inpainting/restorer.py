@@ -11,7 +11,7 @@ import numpy as np
 from app.detection.types import Detection
 from app.inpainting.masks import Crop, FeatherPaster, crops_for
 from app.inpainting.smooth import smooth_fill
-from app.inpainting.temporal import BackgroundMemory
+from app.inpainting.temporal import BackgroundMemory, Seed
 from app.inpainting.unblend import BlendEstimator
 
 
@@ -42,10 +42,12 @@ class Restorer:
     def fallbacks(self) -> list[str]:
         return self.filler.fallbacks
 
-    def expect(self, places: list[Detection]) -> None:
+    def expect(self, places: list[Detection], seeds: list[Seed] | None = None) -> None:
         """Marks known before streaming: remember the picture at their places from the first frame, so a
-        mark's first visit to a spot (a jumping mark on a still camera) finds it already."""
+        mark's first visit to a spot (a jumping mark on a still camera) finds it already. `seeds`: their
+        pictures from before the first frame, for a part of a longer video (`BackgroundMemory.seed`)."""
         self.memory.keep([c.box for p in places for c in self._crops([p])])
+        self.memory.seed(seeds or [])
 
     def _crops(self, dets: list[Detection]) -> list[Crop]:
         return crops_for(dets, self.width, self.height, self.margin, self.kernel, self.iterations)

@@ -7,10 +7,14 @@ the camera has not moved since. This is exact where inpainting can only guess, a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
+from loguru import logger
 
-from app.detection.types import iou
+from app.detection.types import Box, iou
 
 STILL_LEVEL = 1.5  # median absolute grey change between frames (outside masks) below which the camera is still
 DRIFT = 2.0  # source px the picture may have shifted since the camera stood still (slow pans over flat colour)
@@ -18,6 +22,27 @@ LOCKED = 0.3  # phase-correlation response above which that shift is the camera'
 PROBE_WIDTH = 320
 MAX_SPOTS = 8  # places kept in memory: a jumping mark has a few; a moving one is followed by its latest crops
 SAME_SPOT = 0.5  # a crop overlapping a kept place this much (IoU) replaces it
+SEED_RING = 12  # px of picture around a place's mask handed to a part with its seed, where the part checks it
+SEED_AGREES = 4.0  # median absolute grey difference (visible pixels) under which a seed still fits the frame
+SEED_VISIBLE = 0.1  # ... of which at least this share of the seed's box must be visible
+
+Seed = tuple[Box, np.ndarray]
+
+
+def save_seeds(path: Path, seeds: dict[int, list[Seed]]) -> None:
+    """Seeds per part (keyed by the part's first frame) as an npz of arrays, loaded without pickle."""
+    entries = [(start, box, picture) for start, items in seeds.items() for box, picture in items]
+    header = [{"start": start, "box": list(box)} for start, box, _ in entries]
+    with path.open("wb") as out:
+        np.savez_compressed(out, header=np.frombuffer(json.dumps(header).encode(), np.uint8),
+                            **{f"picture{i}": picture for i, (_, _, picture) in enumerate(entries)})
+
+
+def load_seeds(path: Path, first_frame: int) -> list[Seed]:
+    """The seeds `save_seeds` wrote for the part starting at `first_frame`."""
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(bytes(data["header"]).decode())
+        return [(tuple(e["box"]), data[f"picture{i}"]) for i, e in enumerate(header) if e["start"] == first_frame]
 
 
 class BackgroundMemory:
@@ -37,6 +62,7 @@ class BackgroundMemory:
         self.scale = min(1.0, PROBE_WIDTH / width)
         self.spots: list[tuple[int, int, int, int]] = []  # the latest crop at each place a mark was, oldest first
         self.kept: list[tuple[int, int, int, int]] = []  # places known before streaming, remembered throughout
+        self._seeds: list[Seed] = []
 
     def next_frame(self, frame: np.ndarray, masked: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
         """Start the next frame (in order): note whether the camera moved since the last one.
@@ -50,6 +76,8 @@ class BackgroundMemory:
                 self.spots = [s for s in self.spots if iou(s, box) < SAME_SPOT][-(MAX_SPOTS - 1):] + [box]
         if not self.spots and not self.kept:
             return
+        if self._seeds:
+            self._plant(frame, masked)
         size = (max(1, round(self.width * self.scale)), max(1, round(self.height * self.scale)))
         # grey first, then shrink: a third of the pixels to average (within a level of the other order)
         small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.int16)
@@ -84,6 +112,29 @@ class BackgroundMemory:
             visible = (~masked[y1:y2, x1:x2]).view(np.uint8)
             cv2.copyTo(frame[y1:y2, x1:x2], visible, self.values[y1:y2, x1:x2])
             cv2.copyTo(np.full((y2 - y1, x2 - x1), self.frame, np.int32), visible, self.seen[y1:y2, x1:x2])
+
+    def seed(self, seeds: list[Seed]) -> None:
+        """Pictures of places from before the first frame (a split job's part: the parent's view of the
+        frames before the part's lead-in), remembered from the first frame on if they still fit it."""
+        self._seeds = list(seeds)
+
+    def _plant(self, frame: np.ndarray, masked: np.ndarray) -> None:
+        """Remember each seed whose visible pixels agree with this (the first) frame: the camera has not
+        moved since it was taken. Later frames overwrite it wherever they show the picture."""
+        planted = 0
+        for (x1, y1, x2, y2), picture in self._seeds:
+            visible = ~masked[y1:y2, x1:x2]
+            now = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_RGB2GRAY).astype(np.int16)
+            then = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY).astype(np.int16)
+            if visible.mean() < SEED_VISIBLE or np.median(np.abs(now - then)[visible]) > SEED_AGREES:
+                continue
+            if self.values is None:
+                self.values = np.zeros_like(frame)
+            self.values[y1:y2, x1:x2] = picture
+            self.seen[y1:y2, x1:x2] = self.frame
+            planted += 1
+        logger.info("Restoration: {} of {} pictures from before this part fit its first frame", planted, len(self._seeds))
+        self._seeds = []
 
     def keep(self, places: list[tuple[int, int, int, int]]) -> None:
         """Remember the picture at these places from now on, whatever the marks do."""

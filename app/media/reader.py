@@ -123,12 +123,13 @@ def read_samples(info: VideoInfo, every: int, width: int, height: int) -> Iterat
 
 
 def read_at(info: VideoInfo, indices: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (frame index, full-size RGB frame) for the frames at `indices` alone, on the same
-    constant-rate timeline as `read_frames`: a few frames of a video that is not streamed."""
-    picks = sorted(set(indices))
-    select = "+".join(f"eq(n\\,{i})" for i in picks)
-    args = [
-        "ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-i", info.path, "-map", "0:v:0", "-an", "-sn", "-dn",
-        "-vf", f"fps={info.fps_rational},select={select}", "-fps_mode", "passthrough", "-frames:v", str(len(picks)),
-    ]
-    yield from zip(picks, _pipe(args, info.width, info.height, info.codec))
+    """Yield (frame index, full-size RGB frame) for the frames at `indices` alone, each decoded from the
+    keyframe before it (input seeking): a few frames of a video that is not streamed cost a few GOPs,
+    not a decode of the whole video. Frame i is the one shown at i / fps, as on `read_frames`'
+    constant-rate timeline (to within a frame on a variable-rate source), with the same pixels."""
+    for index in sorted(set(indices)):
+        at = max(0.0, (index - 0.5) / info.fps)  # input seeking drops the frames before `at`: frame i is first
+        args = ["ffmpeg", "-nostdin", "-v", "error", *INPUT_FENCE, "-ss", f"{at:.6f}", "-i", info.path,
+                "-map", "0:v:0", "-an", "-sn", "-dn", "-frames:v", "1"]
+        planar = info.width % 2 == 0 and info.height % 2 == 0  # RGB as `read_frames` makes it, to the bit
+        yield from ((index, frame) for frame in _pipe(args, info.width, info.height, info.codec, planar))

@@ -67,7 +67,8 @@ def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix:
         "watermark_config": request.watermark_config.model_dump(mode="json", exclude_unset=True),
         "part": {"index": part.index, "count": count, "first_frame": part.first, "keep_first": part.keep_first,
                  "keep_frames": part.keep_frames, "fps": fps, "keyframes": keyframes,
-                 "analysis_key": f"{prefix}/analysis.npz" if analysed else None},
+                 "analysis_key": f"{prefix}/analysis.npz" if analysed else None,
+                 "seeds_key": f"{prefix}/seeds.npz" if analysed else None},
     }
     if request.s3Config is not None:  # the caller's own bucket: the children need its credentials too
         given["s3Config"] = {**request.s3Config.model_dump(mode="json", exclude_none=True),
@@ -79,7 +80,8 @@ def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: 
                    workdir: Path, count: int, progress: Callable[[str, int], None]) -> dict[str, Any]:
     """Clean `info`'s video into `result` through `count` child jobs; return the answer's fields.
     Detection's pass over the whole video runs here, once, and every child uses its decision: what is a
-    mark, and where, is decided as for one run (restoration's state still starts afresh in each part)."""
+    mark, and where, is decided as for one run; each child also gets the pictures of the marks' places
+    from before its part, which a single run's restoration would remember."""
     settings = service.settings
     queue, creds = ready(request, settings)
     assert creds.bucket
@@ -102,20 +104,20 @@ def clean_in_parts(service: WatermarkRemovalService, request: JobInput, job_id: 
     timings["split_cut"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     progress("analysing", 0)
-    analysis = workdir / "analysis.npz"
-    if not service.analyse(info, request.watermark_config, analysis):
-        analysis = None
+    analysis, seeds = workdir / "analysis.npz", workdir / "seeds.npz"
+    shared = [analysis, seeds] if service.analyse(info, request.watermark_config, analysis, seeds,
+                                                  [p.first for p in parts]) else []
     timings["split_analyse"] = round(time.perf_counter() - clock, 3)
     prefix = "/".join(filter(None, [(request.s3_prefix or "").strip("/"),
                                     f"split-{safe_filename(job_id, 'job')}-{uuid.uuid4().hex[:8]}"]))
     try:
         clock = time.perf_counter()
-        for file in [*files, *([analysis] if analysis else [])]:
+        for file in [*files, *shared]:
             s3.upload(creds, file, f"{prefix}/{file.name}", "application/octet-stream", settings.presign_expiry_seconds,
                       settings.upload_attempts)
         timings["split_upload"] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
-        inputs = [_child_input(request, part, len(parts), creds.bucket, prefix, info.fps_rational, analysis is not None,
+        inputs = [_child_input(request, part, len(parts), creds.bucket, prefix, info.fps_rational, bool(shared),
                                [k - part.first for k in keys if part.first <= k < part.end])
                   for part in parts]
         children = run_children(queue, inputs, settings.split_part_timeout_seconds, deadline, settings.split_poll_seconds,
