@@ -14,10 +14,12 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import cv2
 import numpy as np
 
 from app.detection.types import Detection
 from app.inpainting.restorer import Restorer
+from app.media.reader import decoded
 from bench.results import write_section
 from scripts.footage import composite, logo_rgba, mark_box, pan_frames
 
@@ -46,7 +48,8 @@ def measure() -> list[float]:
     for k, frame in enumerate(frames):
         t = k / (FRAMES - 1)
         x, y = int(16 + t * (w - mark.shape[1] - 32)), int(16 + t * (h - mark.shape[0] - 32))
-        batch.append(composite(frame, mark, x, y, 0.5))
+        marked = composite(frame, mark, x, y, 0.5)
+        batch.append(decoded(cv2.cvtColor(marked, cv2.COLOR_RGB2YUV_I420)))  # as the decoder hands frames over
         dets.append([Detection(box=mark_box(mark, x, y))])
         if len(batch) == BATCH:
             started = time.perf_counter()

@@ -90,11 +90,12 @@ def crops_for(dets: list[Detection], width: int, height: int, margin: int, kerne
 
 class FeatherPaster:
     """Blends fills into frames: fully inside the mask, fading out over `feather` px. The weights depend
-    only on the crop's mask, which a decided mark keeps frame after frame, so they are made once per mask."""
+    only on the crop's mask, which a decided mark keeps frame after frame and place after place, so they
+    are made once per mask."""
 
     def __init__(self, feather: int = 7, keep: int = 32) -> None:
         self.feather, self.keep = feather, keep
-        self._weights: dict[tuple[Box, bytes], tuple[np.ndarray, np.ndarray]] = {}
+        self._weights: dict[tuple[tuple[int, ...], bytes], tuple[np.ndarray, np.ndarray]] = {}
 
     def paste(self, frame: np.ndarray, crop: Crop, filled: np.ndarray) -> None:
         """Blend `filled` into `frame` at the crop, in place."""
@@ -107,7 +108,7 @@ class FeatherPaster:
             painted.append(crop.box)
 
     def _weight(self, crop: Crop) -> tuple[np.ndarray, np.ndarray]:
-        key = (crop.box, np.packbits(crop.mask > 0).tobytes())
+        key = (crop.mask.shape, np.packbits(crop.mask > 0).tobytes())  # not the place: a moving mark's crops share it
         if key not in self._weights:
             if len(self._weights) >= self.keep:
                 self._weights.clear()

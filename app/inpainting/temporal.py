@@ -45,6 +45,28 @@ def load_seeds(path: Path, first_frame: int) -> list[Seed]:
         return [(tuple(e["box"]), data[f"picture{i}"]) for i, e in enumerate(header) if e["start"] == first_frame]
 
 
+def _small_grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The frame in grey at `size` (int16): shrunk from its decoded luma when it has it (an
+    `app.media.reader.Frame`; rescaled to full range, within a level of OpenCV's grey), which spares a
+    full-size colour conversion per frame; else grey first, then shrunk (a third of the pixels to average)."""
+    planes = getattr(frame, "planes", None)
+    if planes is not None:
+        luma = cv2.resize(planes[: frame.shape[0]], size, interpolation=cv2.INTER_AREA)
+        return np.rint((luma.astype(np.float32) - 16.0) * (255.0 / 219.0)).astype(np.int16)
+    return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.int16)
+
+
+def _median(levels: np.ndarray) -> float:
+    """np.median of non-negative grey differences (255 for none), from their histogram: a counting pass
+    instead of a partition of every probe pixel."""
+    if not levels.size:
+        return 255.0
+    cumulative = np.cumsum(np.bincount(levels.ravel()))
+    n = int(cumulative[-1])
+    low, high = np.searchsorted(cumulative, [(n - 1) // 2 + 1, n // 2 + 1])
+    return (float(low) + float(high)) / 2
+
+
 class BackgroundMemory:
     """Per-pixel last unmasked value and when it was seen, kept only at the places marks were (their
     crops: the mark with its margin), so the cost follows the marks' own area however far they travel;
@@ -79,12 +101,10 @@ class BackgroundMemory:
         if self._seeds:
             self._plant(frame, masked)
         size = (max(1, round(self.width * self.scale)), max(1, round(self.height * self.scale)))
-        # grey first, then shrink: a third of the pixels to average (within a level of the other order)
-        small = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.int16)
-        small_mask = cv2.resize(masked.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        small = _small_grey(frame, size)
+        small_mask = cv2.resize(masked.view(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
         if self._previous is not None:
-            visible = ~small_mask
-            change = np.median(np.abs(small - self._previous)[visible]) if visible.any() else 255
+            change = _median(np.abs(small - self._previous)[~small_mask])
             if change > STILL_LEVEL or self._drifted(small):
                 self.still_since = self.frame
                 self._anchor = None
