@@ -180,15 +180,18 @@ class WatermarkRemovalService:
                 detector.backend.load_analysis(part.analysis, part.first_frame)
             else:
                 detector.backend.analyse(info)
-            seeds = load_seeds(part.seeds, part.first_frame) if part is not None and part.seeds is not None else []
+            seeds = (load_seeds(part.seeds, part.first_frame, info.width, info.height)
+                     if part is not None and part.seeds is not None else [])
             inpainter.backend.expect(detector.backend.places, seeds)
         if part is None and detector.backend.finds_nothing and info.width % 2 == 0 and info.height % 2 == 0:
             return self._straight(info, output, encoder, report, timer, preview, progress, options, detector, inpainter)
         keyframes = sorted({*part.keyframes, part.keep.start, part.keep.stop}) if part is not None else _source_keyframes(info)
         writer = VideoWriter(output, info, encoder, keyframes)
-        reader = Producer(read_frames(info), s.queue_frames, timer, "decode")
-        encode = Consumer(writer.write, s.queue_frames, timer, "encode")
         sheet = PreviewSheet(info.frames) if preview is not None else None
+        places = detector.backend.places if detector.backend.only_places else []
+        regions = inpainter.backend.footprint(places) if places else None
+        reader = Producer(read_frames(info, regions, sheet.picks if sheet is not None else ()), s.queue_frames, timer, "decode")
+        encode = Consumer(writer.write, s.queue_frames, timer, "encode")
         pipeline = _Loop(detector, inpainter, tracker, encode, timer, report, inpaint_batch, info.frames, progress,
                          use_tracking=not options.regions and not detector.backend.tracked,
                          sheet=sheet, keep=part.keep if part is not None else None)

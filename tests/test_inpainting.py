@@ -3,6 +3,8 @@ fallbacks, the OpenCV fallback, blend inversion and flicker on real footage."""
 
 from __future__ import annotations
 
+import itertools
+
 from pathlib import Path
 
 import cv2
@@ -12,7 +14,7 @@ import torch
 
 from app.config import ProcessOptions, Settings
 from app.detection.types import Detection
-from app.errors import ConfigError
+from app.errors import ConfigError, InputError
 from app.inpainting.lama import LamaFiller, load_lama
 from app.inpainting.masks import crops_for
 from app.inpainting.opencv import OpenCVFiller
@@ -274,6 +276,53 @@ def test_remembered_picture_is_only_recalled_while_the_camera_stands_still(foota
         assert not errors or max(errors) < 8, errors
 
 
+def test_the_camera_test_reads_a_decoded_frames_luma_as_opencvs_grey(tmp_path: Path) -> None:
+    """A decoded frame's still-camera probe comes from its luma plane, rescaled: within a level of the
+    grey OpenCV makes from its RGB, so STILL_LEVEL means the same on both paths."""
+    from app.inpainting.temporal import _small_grey
+    from app.media.reader import decoded
+
+    for frame in clip_frames("vtest.avi", 3):
+        planes = cv2.cvtColor(np.ascontiguousarray(frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]),
+                              cv2.COLOR_RGB2YUV_I420)
+        as_decoded = decoded(planes)
+        size = (as_decoded.shape[1] // 4, as_decoded.shape[0] // 4)
+        difference = np.abs(_small_grey(as_decoded, size) - _small_grey(np.ascontiguousarray(as_decoded), size))
+        assert np.median(difference) <= 1 and difference.max() <= 3, (np.median(difference), difference.max())
+
+
+def test_a_seeds_file_that_does_not_fit_the_part_is_refused(tmp_path: Path) -> None:
+    from app.inpainting.temporal import load_seeds, save_seeds
+
+    save_seeds(tmp_path / "seeds.npz", {40: [((600, 10, 700, 60), np.zeros((50, 100, 3), np.uint8))]})
+    assert len(load_seeds(tmp_path / "seeds.npz", 40, 720, 480)) == 1
+    with pytest.raises(InputError, match="does not fit"):
+        load_seeds(tmp_path / "seeds.npz", 40, 640, 480)
+
+
+def test_the_footprint_of_known_places_holds_every_crop_of_any_of_them() -> None:
+    """The decoder converts only the restorer's footprint of the decided places: whichever of them a
+    frame shows, every crop (merged where they overlap, quantized, at the frame's edges) lies inside it."""
+    rng = np.random.default_rng(3)
+    w, h = 640, 360
+    restorer = Restorer(OpenCVFiller(), w, h, 64, 7, 1)
+    for _ in range(200):
+        places = []
+        for _ in range(int(rng.integers(1, 5))):
+            x1, y1 = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
+            places.append(Detection(box=(x1, y1, int(rng.integers(x1 + 4, min(w, x1 + 200) + 1)),
+                                         int(rng.integers(y1 + 4, min(h, y1 + 80) + 1))), source="auto"))
+        covered = np.zeros((h, w), bool)
+        for x1, y1, x2, y2 in restorer.footprint(places):
+            covered[y1:y2, x1:x2] = True
+        for size in range(1, len(places) + 1):
+            for shown in itertools.combinations(places, size):
+                for crop in restorer._crops(list(shown)):
+                    x1, y1, x2, y2 = crop.box
+                    assert covered[y1:y2, x1:x2].all(), (crop.box, [p.box for p in places])
+        assert len(places) > 1 or covered.mean() < 0.6, "one place: a part of the frame, not all of it"
+
+
 @pytest.mark.parametrize("camera", ["still", "moved"])
 def test_a_part_recalls_a_seed_from_before_it_only_if_the_camera_has_not_moved(camera: str, tmp_path: Path) -> None:
     """A split job's part starts with the mark already over a place it never sees free; the parent hands
@@ -288,7 +337,7 @@ def test_a_part_recalls_a_seed_from_before_it_only_if_the_camera_has_not_moved(c
     source = frames[0] if camera == "still" else np.ascontiguousarray(frames[0][::-1, ::-1])
     save_seeds(tmp_path / "seeds.npz", {40: [(seed_box, source[seed_box[1]:seed_box[3], seed_box[0]:seed_box[2]])],
                                         0: [((0, 0, 8, 8), frames[0][:8, :8])]})
-    seeds = load_seeds(tmp_path / "seeds.npz", 40)
+    seeds = load_seeds(tmp_path / "seeds.npz", 40, w, h)
     assert [box for box, _ in seeds] == [seed_box]
     memory = BackgroundMemory(w, h)
     memory.keep([seed_box])

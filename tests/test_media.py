@@ -142,6 +142,28 @@ def test_decoded_frames_are_writable_and_their_own(pan_clean: Path) -> None:
     assert not np.array_equal(frames[0], frames[2]), "the pan moves: three distinct pictures"
 
 
+def test_frames_decoded_for_known_places_have_the_same_pixels_there(pan_logo) -> None:
+    """When the marks are decided before streaming, frames get RGB only where restoration looks (odd-edged
+    boxes, one at the frame's corner): there it is the full conversion's to the bit, elsewhere black;
+    the frames asked for whole (the preview's) are whole."""
+    path, _ = pan_logo
+    info = probe(path)
+    boxes = [(101, 51, 231, 163), (info.width - 37, info.height - 21, info.width, info.height)]
+    whole = list(itertools.islice(read_frames(info), 4))
+    parts = list(itertools.islice(read_frames(info, boxes, whole=[2]), 4))
+    outside = np.ones(whole[0].shape[:2], bool)
+    for x1, y1, x2, y2 in boxes:
+        outside[y1:y2, x1:x2] = False
+    for k, (full, part) in enumerate(zip(whole, parts)):
+        assert np.array_equal(part.planes, full.planes)
+        if k == 2:
+            assert np.array_equal(part, full)
+            continue
+        for x1, y1, x2, y2 in boxes:
+            assert np.array_equal(part[y1:y2, x1:x2], full[y1:y2, x1:x2])
+        assert not part[outside].any() and full[outside].any()
+
+
 def test_only_the_painted_boxes_are_converted_back_the_rest_goes_out_as_decoded(pan_logo) -> None:
     """A real decoded frame, painted through the restorer's paster at an odd-edged box: the planes sent to
     the encoder are the decoded ones outside the box (to the bit) and the painted picture inside it."""

@@ -70,6 +70,7 @@ THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a
 SAME_SAMPLES = 0.8  # share of sightings two touching marks share to be parts of one
 EXTENT_MARGIN = 2  # px around the part of a proposal that reaches past its place's picture
 SPAN = 0.7  # a box spanning this share of the frame's width or height is not a mark
+SEED_TRIES = 3  # samples tried for a place's picture before a split job's part (the latest first)
 
 
 def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -226,6 +227,7 @@ class EvidenceDetector(Detector):
 
     name = "auto"
     tracked = True  # detections are decided over the whole video: the tracker must not extend them
+    only_places = True
 
     def __init__(self, sources: dict[str, Callable[[int, int], Detector]], trained: set[str], info: VideoInfo,
                  sample_fps: float, max_bbox_percent: float) -> None:
@@ -314,25 +316,32 @@ class EvidenceDetector(Detector):
     def views_before(self, info: VideoInfo, starts: list[int], pad: int) -> dict[int, list[tuple[Box, np.ndarray]]]:
         """For a part of the video starting at each of `starts` (a split job's child, which never sees the
         frames before its lead-in): per mark, the picture at its place, the box grown by `pad`, from the
-        latest sample before the start at which no mark was seen over the place, if that frame shows none
-        of them either. The child's restoration remembers it as the single run would have (a jumping
-        mark on a still camera: the spot it jumps to was seen free before)."""
-        wanted: dict[int, list[tuple[int, Box, list[Mark]]]] = {}
+        latest sample before the start at which the mark was seen elsewhere (a jumping mark: proof that
+        it was away, which a detector's miss at the place is not) and the frame itself shows no mark's
+        picture there; the `SEED_TRIES` latest such samples are tried. The child's restoration remembers
+        it as the single run would have (on a still camera, the spot a mark jumps to was seen free)."""
+        wanted: dict[int, list[tuple[int, int, Box, list[Mark]]]] = {}
         for start in starts:
-            for mark in self.marks:
+            for k, mark in enumerate(self.marks):
                 x1, y1, x2, y2 = mark.box
                 box = (max(0, x1 - pad), max(0, y1 - pad), min(self.width, x2 + pad), min(self.height, y2 + pad))
                 over = [m for m in self.marks if _touch(m.box, box)]
                 taken = set().union(*(m.hits for m in over))
-                sample = next((s for s in range(min(self.samples, (start - 1) // self.every + 1) - 1, -1, -1)
-                               if s not in taken), None)
-                if sample is not None:
-                    wanted.setdefault(sample * self.every, []).append((start, box, over))
+                away = set().union(*(m.hits for m in self.marks if not _touch(m.box, box))) - taken
+                before = [s for s in sorted(away, reverse=True) if s * self.every < start][:SEED_TRIES]
+                for s in before:
+                    wanted.setdefault(s * self.every, []).append((start, k, box, over))
+        found: dict[tuple[int, int], tuple[Box, np.ndarray]] = {}  # (start, mark): the latest that passed
+        try:
+            for index, frame in read_at(info, sorted(wanted)):
+                for start, k, (x1, y1, x2, y2), over in wanted[index]:
+                    if all(self._match(frame, m) < SHOWN_FAINTLY for m in over):
+                        found[(start, k)] = ((x1, y1, x2, y2), np.ascontiguousarray(frame[y1:y2, x1:x2]))
+        except InputError as exc:  # none of them could be decoded: the parts restore with what they see
+            logger.warning("Split: no picture of the marks' places before the parts could be read ({})", exc)
         views: dict[int, list[tuple[Box, np.ndarray]]] = {start: [] for start in starts}
-        for index, frame in read_at(info, list(wanted)) if wanted else ():
-            for start, (x1, y1, x2, y2), over in wanted[index]:
-                if not any(self._shows(frame, m, SHOWN_FAINTLY) for m in over):
-                    views[start].append(((x1, y1, x2, y2), np.ascontiguousarray(frame[y1:y2, x1:x2])))
+        for (start, _), view in sorted(found.items(), key=lambda item: item[0]):
+            views[start].append(view)
         return views
 
     def _propose(self, pool: ThreadPoolExecutor, sources: dict[str, Detector], batch: list[tuple[int, np.ndarray]]) -> None:
@@ -680,13 +689,22 @@ class EvidenceDetector(Detector):
         return out
 
     def _shows(self, frame: np.ndarray, mark: Mark, threshold: float) -> bool:
-        """Whether the frame shows the mark's edge picture, read where that picture was taken (the analysis
+        """Whether the frame shows the mark's edge picture (`_match`), better than the place's picture
+        without the mark when that is known."""
+        picture = self._picture(frame, mark)
+        shown = correlation(picture, mark.template)
+        return shown >= threshold and (mark.background is None or shown > correlation(picture, mark.background))
+
+    def _match(self, frame: np.ndarray, mark: Mark) -> float:
+        """How much the frame shows the mark's edge picture, read where that picture was taken (the analysis
         box in source pixels: the mark's box may be grown beyond it)."""
+        return correlation(self._picture(frame, mark), mark.template)
+
+    def _picture(self, frame: np.ndarray, mark: Mark) -> np.ndarray:
+        """The frame's edge picture where the mark's was taken."""
         ax1, ay1, ax2, ay2 = mark.analysis_box
         sx, sy = self.width / self.aw, self.height / self.ah
         x1, y1 = int(ax1 * sx), int(ay1 * sy)
         x2, y2 = max(x1 + 1, min(self.width, round(ax2 * sx))), max(y1 + 1, min(self.height, round(ay2 * sy)))
-        picture = edges(cv2.resize(frame[y1:y2, x1:x2], (ax2 - ax1, ay2 - ay1), interpolation=cv2.INTER_AREA),
-                        (mark.template.shape[2], mark.template.shape[1]))
-        shown = correlation(picture, mark.template)
-        return shown >= threshold and (mark.background is None or shown > correlation(picture, mark.background))
+        return edges(cv2.resize(frame[y1:y2, x1:x2], (ax2 - ax1, ay2 - ay1), interpolation=cv2.INTER_AREA),
+                     (mark.template.shape[2], mark.template.shape[1]))

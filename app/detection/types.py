@@ -58,6 +58,7 @@ class Detector:
     name = "detector"
     tracked = False
     multiscale = False
+    only_places = False  # every detection `detect` returns is one of `places` (then the decoder converts only there)
 
     def __init__(self) -> None:
         self.notes: list[str] = []

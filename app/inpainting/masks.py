@@ -43,6 +43,28 @@ def quantized(box: Box, width: int, height: int, quantum: int = CROP_QUANTUM) ->
     return x1, y1, x2, y2
 
 
+def reach(boxes: list[Box], width: int, height: int, margin: int, kernel: int, iterations: int) -> list[Box]:
+    """Every pixel `crops_for` can put in a crop for detections at any of `boxes` (any of them in a
+    frame): each group of boxes whose grown boxes overlap (which it may merge into one crop), as one
+    rectangle grown by `CROP_QUANTUM` (quantizing widens a crop by less than that, and may shift it)."""
+    grow = dilation_pixels(kernel, iterations) + margin
+    rects = [(max(0, x1 - grow), max(0, y1 - grow), min(width, x2 + grow), min(height, y2 + grow)) for x1, y1, x2, y2 in boxes]
+    out: list[Box] = []
+    for step in (0, CROP_QUANTUM):
+        rects = [(max(0, x1 - step), max(0, y1 - step), min(width, x2 + step), min(height, y2 + step)) for x1, y1, x2, y2 in rects]
+        out = []
+        for rect in rects:
+            touching = [r for r in out if r[0] < rect[2] and rect[0] < r[2] and r[1] < rect[3] and rect[1] < r[3]]
+            while touching:
+                out = [r for r in out if r not in touching]
+                rect = (min(rect[0], *(r[0] for r in touching)), min(rect[1], *(r[1] for r in touching)),
+                        max(rect[2], *(r[2] for r in touching)), max(rect[3], *(r[3] for r in touching)))
+                touching = [r for r in out if r[0] < rect[2] and rect[0] < r[2] and r[1] < rect[3] and rect[1] < r[3]]
+            out.append(rect)
+        rects = out
+    return out
+
+
 def crops_for(dets: list[Detection], width: int, height: int, margin: int, kernel: int, iterations: int) -> list[Crop]:
     """One crop per group of overlapping detections: the boxes plus `margin`, with the dilated mask.
 

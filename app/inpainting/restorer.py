@@ -8,10 +8,10 @@ from typing import Protocol
 
 import numpy as np
 
-from app.detection.types import Detection
-from app.inpainting.masks import Crop, FeatherPaster, crops_for
+from app.detection.types import Box, Detection
+from app.inpainting.masks import Crop, FeatherPaster, crops_for, reach
 from app.inpainting.smooth import smooth_fill
-from app.inpainting.temporal import BackgroundMemory, Seed
+from app.inpainting.temporal import SEED_RING, BackgroundMemory, Seed
 from app.inpainting.unblend import BlendEstimator
 
 
@@ -48,6 +48,12 @@ class Restorer:
         pictures from before the first frame, for a part of a longer video (`BackgroundMemory.seed`)."""
         self.memory.keep([c.box for p in places for c in self._crops([p])])
         self.memory.seed(seeds or [])
+
+    def footprint(self, places: list[Detection]) -> list[Box]:
+        """The boxes this restorer reads or paints in when every detection is one of `places` (and
+        seeds' rings, `SEED_RING` around a place's mask, fall inside them)."""
+        return reach([p.box for p in places], self.width, self.height, max(self.margin, SEED_RING), self.kernel,
+                     self.iterations)
 
     def _crops(self, dets: list[Detection]) -> list[Crop]:
         return crops_for(dets, self.width, self.height, self.margin, self.kernel, self.iterations)

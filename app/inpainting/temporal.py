@@ -15,6 +15,7 @@ import numpy as np
 from loguru import logger
 
 from app.detection.types import Box, iou
+from app.errors import InputError
 
 STILL_LEVEL = 1.5  # median absolute grey change between frames (outside masks) below which the camera is still
 DRIFT = 2.0  # source px the picture may have shifted since the camera stood still (slow pans over flat colour)
@@ -38,11 +39,23 @@ def save_seeds(path: Path, seeds: dict[int, list[Seed]]) -> None:
                             **{f"picture{i}": picture for i, (_, _, picture) in enumerate(entries)})
 
 
-def load_seeds(path: Path, first_frame: int) -> list[Seed]:
-    """The seeds `save_seeds` wrote for the part starting at `first_frame`."""
+def load_seeds(path: Path, first_frame: int, width: int, height: int) -> list[Seed]:
+    """The seeds `save_seeds` wrote for the part starting at `first_frame` of a `width` x `height` video;
+    an `InputError` when one does not fit it."""
+    seeds: list[Seed] = []
     with np.load(path, allow_pickle=False) as data:
         header = json.loads(bytes(data["header"]).decode())
-        return [(tuple(e["box"]), data[f"picture{i}"]) for i, e in enumerate(header) if e["start"] == first_frame]
+        for i, entry in enumerate(header):
+            if entry["start"] != first_frame:
+                continue
+            x1, y1, x2, y2 = (int(v) for v in entry["box"])
+            picture = data[f"picture{i}"]
+            if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height) or picture.dtype != np.uint8 \
+                    or picture.shape != (y2 - y1, x2 - x1, 3):
+                raise InputError(f"the seeds file does not fit this {width}x{height} part: box {entry['box']}, "
+                                 f"picture {picture.shape}")
+            seeds.append(((x1, y1, x2, y2), picture))
+    return seeds
 
 
 def _small_grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -52,7 +65,7 @@ def _small_grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     planes = getattr(frame, "planes", None)
     if planes is not None:
         luma = cv2.resize(planes[: frame.shape[0]], size, interpolation=cv2.INTER_AREA)
-        return np.rint((luma.astype(np.float32) - 16.0) * (255.0 / 219.0)).astype(np.int16)
+        return np.clip(np.rint((luma.astype(np.float32) - 16.0) * (255.0 / 219.0)), 0, 255).astype(np.int16)
     return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
@@ -139,8 +152,9 @@ class BackgroundMemory:
         self._seeds = list(seeds)
 
     def _plant(self, frame: np.ndarray, masked: np.ndarray) -> None:
-        """Remember each seed whose visible pixels agree with this (the first) frame: the camera has not
-        moved since it was taken. Later frames overwrite it wherever they show the picture."""
+        """Remember each seed whose visible pixels agree with this frame (the first: a part's places are
+        kept from it on): the camera has not moved since it was taken. Later frames overwrite it wherever
+        they show the picture."""
         planted = 0
         for (x1, y1, x2, y2), picture in self._seeds:
             visible = ~masked[y1:y2, x1:x2]

@@ -68,7 +68,7 @@ def _child_input(request: JobInput, part: Part, count: int, bucket: str, prefix:
         "part": {"index": part.index, "count": count, "first_frame": part.first, "keep_first": part.keep_first,
                  "keep_frames": part.keep_frames, "fps": fps, "keyframes": keyframes,
                  "analysis_key": f"{prefix}/analysis.npz" if analysed else None,
-                 "seeds_key": f"{prefix}/seeds.npz" if analysed else None},
+                 **({"seeds_key": f"{prefix}/seeds.npz"} if analysed else {})},
     }
     if request.s3Config is not None:  # the caller's own bucket: the children need its credentials too
         given["s3Config"] = {**request.s3Config.model_dump(mode="json", exclude_none=True),
