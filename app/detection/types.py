@@ -94,8 +94,8 @@ class Detector:
         raise NotImplementedError(f"{self.name} has no analysis to load")
 
     def views_before(self, info: object, starts: list[int], pad: int) -> dict[int, list[tuple[Box, np.ndarray]]]:
-        """For a part of the video starting at each of `starts`: the last picture of each place before
-        it with no mark over it (the box grown by `pad`, source pixels). Empty for a per-frame detector."""
+        """For a part of the video starting at each of `starts`: a picture of each place from before it,
+        known to show no mark there (the box grown by `pad`, source pixels). Empty for a per-frame detector."""
         return {}
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
