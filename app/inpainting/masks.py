@@ -43,26 +43,39 @@ def quantized(box: Box, width: int, height: int, quantum: int = CROP_QUANTUM) ->
     return x1, y1, x2, y2
 
 
+def _grown(box: Box, by: int, width: int, height: int) -> Box:
+    """`box` grown by `by` px on each side, inside the frame."""
+    x1, y1, x2, y2 = box
+    return max(0, x1 - by), max(0, y1 - by), min(width, x2 + by), min(height, y2 + by)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _union(a: Box, b: Box) -> Box:
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _merged(rects: list[Box]) -> list[Box]:
+    """Overlapping rectangles replaced by their bounding box, until none overlap."""
+    out: list[Box] = []
+    for rect in rects:
+        while touching := [r for r in out if _overlap(r, rect)]:
+            out = [r for r in out if r not in touching]
+            for other in touching:
+                rect = _union(rect, other)
+        out.append(rect)
+    return out
+
+
 def reach(boxes: list[Box], width: int, height: int, margin: int, kernel: int, iterations: int) -> list[Box]:
     """Every pixel `crops_for` can put in a crop for detections at any of `boxes` (any of them in a
     frame): each group of boxes whose grown boxes overlap (which it may merge into one crop), as one
     rectangle grown by `CROP_QUANTUM` (quantizing widens a crop by less than that, and may shift it)."""
     grow = dilation_pixels(kernel, iterations) + margin
-    rects = [(max(0, x1 - grow), max(0, y1 - grow), min(width, x2 + grow), min(height, y2 + grow)) for x1, y1, x2, y2 in boxes]
-    out: list[Box] = []
-    for step in (0, CROP_QUANTUM):
-        rects = [(max(0, x1 - step), max(0, y1 - step), min(width, x2 + step), min(height, y2 + step)) for x1, y1, x2, y2 in rects]
-        out = []
-        for rect in rects:
-            touching = [r for r in out if r[0] < rect[2] and rect[0] < r[2] and r[1] < rect[3] and rect[1] < r[3]]
-            while touching:
-                out = [r for r in out if r not in touching]
-                rect = (min(rect[0], *(r[0] for r in touching)), min(rect[1], *(r[1] for r in touching)),
-                        max(rect[2], *(r[2] for r in touching)), max(rect[3], *(r[3] for r in touching)))
-                touching = [r for r in out if r[0] < rect[2] and rect[0] < r[2] and r[1] < rect[3] and rect[1] < r[3]]
-            out.append(rect)
-        rects = out
-    return out
+    groups = _merged([_grown(box, grow, width, height) for box in boxes])
+    return _merged([_grown(group, CROP_QUANTUM, width, height) for group in groups])
 
 
 def crops_for(dets: list[Detection], width: int, height: int, margin: int, kernel: int, iterations: int) -> list[Crop]:
@@ -74,16 +87,14 @@ def crops_for(dets: list[Detection], width: int, height: int, margin: int, kerne
     grow = dilation_pixels(kernel, iterations)
     regions: list[tuple[Box, list[Detection]]] = []
     for det in dets:
-        x1, y1, x2, y2 = det.box
-        box = (max(0, x1 - grow - margin), max(0, y1 - grow - margin), min(width, x2 + grow + margin), min(height, y2 + grow + margin))
+        box = _grown(det.box, grow + margin, width, height)
         members = [det]
         merged = True
         while merged:
             merged = False
             for other in regions:
-                ob = other[0]
-                if ob[0] < box[2] and box[0] < ob[2] and ob[1] < box[3] and box[1] < ob[3]:
-                    box = (min(box[0], ob[0]), min(box[1], ob[1]), max(box[2], ob[2]), max(box[3], ob[3]))
+                if _overlap(other[0], box):
+                    box = _union(box, other[0])
                     members += other[1]
                     regions.remove(other)
                     merged = True
