@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     max_bbox_percent: float = Field(default=10.0, gt=0, le=100)
     static_window_seconds: float = Field(default=2.0, gt=0)
     evidence_sample_fps: float = Field(default=1.0, gt=0, le=30)
+    # Long side the text and trained detectors see a sampled frame at (never enlarged). Lower is faster
+    # (736: half the CPU of 960) but boxes a semi-transparent mark's faint rim less: at 736 a fixed-camera
+    # bench clip's logo lost a place (bench.detection, coverage 1.0 -> 0.75).
+    proposal_long_side: int = Field(default=960, ge=160)
     mask_dilate_kernel: int = Field(default=7, ge=1)
     mask_dilate_iterations: int = Field(default=3, ge=0)
     inpaint_margin: int = Field(default=64, ge=0)

@@ -15,7 +15,10 @@ import numpy as np
 import torch
 import pytest
 
-from app.config import ProcessOptions
+from app.config import ProcessOptions, Settings
+from app.detection.stack import build
+from app.gpu import make_plan
+from app.registry import BuildContext
 from app.detection.evidence import EvidenceDetector, Spot, _jumps
 from app.detection.types import Detection, Detector, Reading, iou
 from app.detection.text import MapDetector, map_predictor, model_path, text_network
@@ -174,6 +177,19 @@ def test_text_detector_boxes_real_text_batched() -> None:
     assert len(found) == len(frames) == 5
     best = [max((iou(d.box, truth) for d in dets), default=0.0) for dets in found]
     assert min(best) >= 0.5 and sorted(best)[1] >= 0.8, best
+
+
+def test_the_proposal_networks_read_frames_at_the_configured_long_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PROPOSAL_LONG_SIDE reaches the text and trained detectors `auto` builds; frames are never enlarged."""
+    info = probe(Path("samples/sample.mp4"))
+    for side, want in (("320", (320, 192)), ("4000", (info.width // 32 * 32, round(info.height / 32) * 32))):
+        monkeypatch.setenv("PROPOSAL_LONG_SIDE", side)
+        settings = Settings(device="cpu")
+        ctx = BuildContext(settings, ProcessOptions(), info, make_plan(None, settings, ProcessOptions()))
+        detector = build(ctx).backend
+        for name in ("text", "trained"):
+            source = detector.source_factories[name](info.width, info.height)
+            assert (source.input_w, source.input_h) == want, (side, name)
 
 
 def _spot(hits: list[int], crops: list[np.ndarray], contexts: list[np.ndarray]) -> Spot:

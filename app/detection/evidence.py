@@ -34,6 +34,7 @@ from app.detection.types import Box, Detection, Detector, iou
 from app.errors import InputError
 from app.media.probe import VideoInfo
 from app.media.reader import read_at, read_samples
+from app.stages import Producer, StageTimer
 
 ANALYSIS_LONG_SIDE = 960
 MIN_SAMPLES = 12
@@ -81,10 +82,13 @@ def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Each is the strongest colour channel's: a red logo on a brown wall, or a coloured logo at half
     opacity, has edges a grey picture hardly shows.
     """
+    return _resized(gradients(picture), size)
+
+
+def gradients(picture: np.ndarray) -> np.ndarray:
+    """`edges` at the picture's own size, before the resize: what a search at several sizes shares."""
     blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
-    gx = _strongest(cv2.Sobel(blurred, cv2.CV_32F, 1, 0))
-    gy = _strongest(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))
-    return np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gx, gy)])
+    return np.stack([_strongest(cv2.Sobel(blurred, cv2.CV_32F, 1, 0)), _strongest(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))])
 
 
 def _strongest(gradient: np.ndarray) -> np.ndarray:
@@ -265,16 +269,21 @@ class EvidenceDetector(Detector):
 
     def analyse(self, info: VideoInfo, batch: int = 8) -> None:
         """Read the video at the sample rate, gather spots, decide the marks. The sources look at each
-        batch side by side, one thread each (the networks release the GIL; see `app.detection.text`)."""
+        batch side by side, one thread each (the networks release the GIL; see `app.detection.text`),
+        while the decoder goes on to the next batch's samples."""
         sources = {name: make(self.aw, self.ah) for name, make in self.source_factories.items()}
         pending: list[tuple[int, np.ndarray]] = []
-        with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="propose") as pool:
-            for index, frame in read_samples(info, self.every, self.aw, self.ah):
-                pending.append((index, frame))
-                if len(pending) >= batch:
-                    self._propose(pool, sources, pending)
-                    pending = []
-            self._propose(pool, sources, pending)
+        samples = Producer(read_samples(info, self.every, self.aw, self.ah), batch, StageTimer(), "analysis reader")
+        try:
+            with ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="propose") as pool:
+                for index, frame in samples:
+                    pending.append((index, frame))
+                    if len(pending) >= batch:
+                        self._propose(pool, sources, pending)
+                        pending = []
+                self._propose(pool, sources, pending)
+        finally:
+            samples.stop()
         for source in sources.values():
             self.notes += [n for n in source.notes if "fixed camera" not in n]
             self.source_fallbacks += source.fallbacks
@@ -440,6 +449,7 @@ class EvidenceDetector(Detector):
         all the family's sightings together must agree with each other and show the evidence, and,
         with the places its picture is found at by search, recur over the video."""
         min_hits = max(3, round(min(MIN_SECONDS, 0.5 * duration_s) * self.samples / max(duration_s, 1e-6)))
+        looks: dict[int, np.ndarray] = {}  # the kept samples' gradients, made once for every family's search
         seen = [spot for spot in self.spots if len(spot.crops) >= 2]
         templates = [np.median(np.stack(spot.crops), axis=0) for spot in seen]
         for family in self._families(seen, templates):
@@ -456,7 +466,7 @@ class EvidenceDetector(Detector):
             growth = None if evidence is None or evidence.startswith("still scene") else self._growth(members)
             marks = [self._mark(seen[k], templates[k], evidence or "", growth) for k in family]
             alone = evidence is not None and len(hits) >= min_hits and len(hits) >= MIN_COVERAGE * self.samples
-            others = self._elsewhere(marks, hits, proven=alone)
+            others = self._elsewhere(marks, hits, looks, proven=alone)
             if evidence is None and others:  # the search found the places it takes turns at
                 evidence = f"the same picture takes turns at {len(marks) + len(others)} places"
                 for mark in marks + others:
@@ -577,26 +587,32 @@ class EvidenceDetector(Detector):
             background = None  # "absent" sightings that look like the mark are the detectors' misses
         return Mark(box, mask, padded, template, set(spot.hits), evidence, background)
 
-    def _elsewhere(self, marks: list[Mark], hits: set[int], proven: bool) -> list[Mark]:
+    def _elsewhere(self, marks: list[Mark], hits: set[int], looks: dict[int, np.ndarray], proven: bool) -> list[Mark]:
         """The places a mark also takes turns at where no detector proposed it (a logo the detectors
         find at one corner only): its edge picture searched over the kept samples where it was not
         seen. A place counts when two or more samples show the picture there, always at the same
         spot, and the place does not show it while the mark is seen elsewhere (a lookalike in the
         scene would). When the places found are the mark's only evidence (not `proven` by its own
         sightings), one of them must show it plainly: a word of a subtitle line is found again
-        in other lines, faintly, and beside words that stay on screen while it is gone."""
+        in other lines, faintly, and beside words that stay on screen while it is gone. `looks` caches
+        the kept samples' gradients across calls."""
         reference = marks[0]
         x1, y1, x2, y2 = reference.analysis_box
         th, tw = reference.template.shape[1:]
         fx, fy = tw / (x2 - x1), th / (y2 - y1)
         size = (max(tw, round(self.aw * fx)), max(th, round(self.ah * fy)))
-        pictures = {index: _hwc(edges(frame, size)) for index, frame in self.looks}
+        for index, frame in self.looks:
+            if index not in looks:
+                looks[index] = gradients(frame)
+        pictures = {index: _hwc(_resized(looks[index], size)) for index, _ in self.looks}
         tx, ty = min(round(x1 * fx), size[0] - tw), min(round(y1 * fy), size[1] - th)
         seen = [p[ty : ty + th, tx : tx + tw] for index, p in pictures.items() if index in hits]
         if not seen:
             return []
         template = np.median(np.stack(seen), axis=0).astype(np.float32)
-        scores = {index: cv2.matchTemplate(p, template, cv2.TM_CCOEFF_NORMED) for index, p in pictures.items()}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:  # OpenCV releases the GIL
+            matched = pool.map(lambda p: cv2.matchTemplate(p, template, cv2.TM_CCOEFF_NORMED), pictures.values())
+            scores = dict(zip(pictures, matched, strict=True))
         known = [(round(m.analysis_box[0] * fx), round(m.analysis_box[1] * fy)) for m in marks]
         best: list[tuple[int, int, int]] = []
         for index, score in scores.items():

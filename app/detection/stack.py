@@ -20,18 +20,20 @@ def build(ctx: BuildContext) -> Choice:
     trained_predict = map_predictor(watermark_network(trained_weights)) if trained_weights is not None else None
     reading = watermark_reading(trained_weights, settings) if trained_weights is not None else None
     if info.frames <= 1 and trained_predict is not None:
-        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, reading, "trained")
+        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, reading, "trained",
+                            settings.proposal_long_side)
         return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
     sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
                                                           settings.static_window_seconds, 100.0)}
     text = model_path()
     if text is not None:
         model = map_predictor(text_network(text))
-        sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h)
+        sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h,
+                                                   long_side=settings.proposal_long_side)
     trained = set()
     if trained_predict is not None:
         sources["trained"] = lambda w, h: MapDetector(trained_predict, plan.device, plan.yolo_batch, w, h, reading,
-                                                      "trained")
+                                                      "trained", settings.proposal_long_side)
         trained.add("trained")
     yolo = yolo_weights(settings)
     if yolo is not None:
