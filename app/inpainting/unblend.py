@@ -3,7 +3,9 @@
 A semi-transparent mark leaves the picture under it visible: observed = (1 - a) * picture + a * colour,
 with the opacity `a` and colour fixed per pixel while the picture changes. Over many frames, the
 picture's temporal mean and spread at a pixel are close to those of its unmarked neighbours, so
-interpolating the neighbours' statistics into the mask gives, per pixel and channel,
+interpolating the neighbours' statistics into the mask (harmonically: they vary slowly, and a membrane
+follows a gradient across the mask where Telea's first-order fill streaks from its edge) gives, per
+pixel and channel,
 a = 1 - std(observed) / std(picture) and colour = (mean(observed) - (1 - a) * mean(picture)) / a.
 Where the estimate is confident (the picture varies enough, the mark is not near-opaque) the blend
 is inverted: picture = (observed - a * colour) / (1 - a). The rest is left to the inpainter.
@@ -17,12 +19,12 @@ import cv2
 import numpy as np
 
 from app.detection.types import Box
+from app.inpainting.smooth import membrane
 
 MIN_OBSERVATIONS = 16
 MAX_ALPHA = 0.85
 MIN_BACKGROUND_STD = 8.0
 REESTIMATE_GROWTH = 1.25
-BACKGROUND_PIXELS = 65536  # masked pixels the neighbours' statistics are interpolated at (they are smooth)
 
 
 @dataclass
@@ -34,22 +36,6 @@ class _Estimate:
     offset: np.ndarray  # (h, w, 3) float32: alpha * colour where confident
     confident: np.ndarray  # (h, w) bool, only inside the mask it was made for
     observations: int
-
-
-def _interpolate_into(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """`values` (h, w, 3) float32 with the pixels under `inside` interpolated from their neighbours
-    (Telea), at a scale where the mask has about `BACKGROUND_PIXELS` pixels: the statistics of the
-    picture under a mark vary slowly, and Telea's cost grows with the masked area."""
-    h, w = inside.shape
-    factor = max(1.0, float(np.sqrt(inside.sum() / BACKGROUND_PIXELS)))
-    if factor <= 1.5:
-        return np.stack([cv2.inpaint(values[:, :, c], inside, 5, cv2.INPAINT_TELEA) for c in range(3)], axis=2)
-    size = (max(1, round(w / factor)), max(1, round(h / factor)))
-    small = cv2.resize(values, size, interpolation=cv2.INTER_AREA)
-    small_inside = (cv2.resize(inside.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    filled = np.stack([cv2.inpaint(np.ascontiguousarray(small[:, :, c]), small_inside, 3, cv2.INPAINT_TELEA)
-                       for c in range(3)], axis=2)
-    return np.where(inside[:, :, None] > 0, cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR), values)
 
 
 def _median3(values: np.ndarray) -> np.ndarray:
@@ -122,7 +108,7 @@ class BlendEstimator:
         mean = self._sum[y1:y2, x1:x2] / n
         std = np.sqrt(np.maximum(self._sq[y1:y2, x1:x2] / n - mean * mean, 0.0))
         inside = (mask > 0).astype(np.uint8)
-        mean_bg, std_bg = _interpolate_into(mean, inside), _interpolate_into(std, inside)
+        mean_bg, std_bg = membrane(mean, inside > 0), membrane(std, inside > 0)
         alpha = _median3(np.clip(1.0 - std / np.maximum(std_bg, 1e-3), 0.0, 1.0)).astype(np.float32)
         colour = (mean - (1.0 - alpha[:, :, None]) * mean_bg) / np.maximum(alpha[:, :, None], 1e-3)
         confident = (inside > 0) & (alpha < MAX_ALPHA) & (std_bg.min(axis=2) > MIN_BACKGROUND_STD)
