@@ -103,6 +103,13 @@ def _resized(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(channel, size, interpolation=cv2.INTER_AREA) for channel in picture])
 
 
+def _matched(template: np.ndarray, pictures: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """`template`'s match map over each picture, two at a time (OpenCV releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
+        return dict(zip(pictures, pool.map(lambda p: cv2.matchTemplate(p, template, cv2.TM_CCOEFF_NORMED),
+                                           pictures.values()), strict=True))
+
+
 def _jumps(spots: list[Spot]) -> int:
     """How many places a family's picture takes turns at: places seen at (mostly) different times.
     Two places seen at the same time are two things that look alike (windows, signs), not a jump."""
@@ -601,6 +608,8 @@ class EvidenceDetector(Detector):
         th, tw = reference.template.shape[1:]
         fx, fy = tw / (x2 - x1), th / (y2 - y1)
         size = (max(tw, round(self.aw * fx)), max(th, round(self.ah * fy)))
+        if all(index in hits for index, _ in self.looks):
+            return []  # seen wherever it was looked for: no sample left to show it elsewhere
         for index, frame in self.looks:
             if index not in looks:
                 looks[index] = gradients(frame)
@@ -610,14 +619,10 @@ class EvidenceDetector(Detector):
         if not seen:
             return []
         template = np.median(np.stack(seen), axis=0).astype(np.float32)
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:  # OpenCV releases the GIL
-            matched = pool.map(lambda p: cv2.matchTemplate(p, template, cv2.TM_CCOEFF_NORMED), pictures.values())
-            scores = dict(zip(pictures, matched, strict=True))
+        scores = _matched(template, {index: p for index, p in pictures.items() if index not in hits})
         known = [(round(m.analysis_box[0] * fx), round(m.analysis_box[1] * fy)) for m in marks]
         best: list[tuple[int, int, int]] = []
         for index, score in scores.items():
-            if index in hits:
-                continue
             score = score.copy()
             for kx, ky in known:
                 score[max(0, ky - th) : ky + th, max(0, kx - tw) : kx + tw] = -1
@@ -626,6 +631,8 @@ class EvidenceDetector(Detector):
                 best.append((index, px, py))
         found: list[Mark] = []
         plain = False
+        if best:  # the samples where it was seen speak only for a place found elsewhere
+            scores |= _matched(template, {index: p for index, p in pictures.items() if index in hits})
         while best:
             _, px, py = best[0]
             place = [b for b in best if abs(b[1] - px) <= NEAR and abs(b[2] - py) <= NEAR]

@@ -11,6 +11,7 @@ codec and re-encoded to AAC otherwise.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,12 @@ NVENC_ARGS = [
     "-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr", "-cq", "16", "-b:v", "0",
     "-multipass", "fullres", "-spatial-aq", "1", "-temporal-aq", "1", "-forced-idr", "1",
 ]
-X264_ARGS = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film"]
+CPUS = len(os.sched_getaffinity(0))
+# x264's frame threads: three per core, not its default one and a half. On 2 cores a bare 720p encode
+# ran 10.3-10.7 s against 11.8-12.1 s (`-threads 6` against the default 3, interleaved), and more of
+# them keep the encoder's share of the cores while the decoder and the restorer compete for them.
+X264_THREADS = min(3 * CPUS, 32)
+X264_ARGS = ["-c:v", "libx264", "-preset", "slow", "-crf", "16", "-tune", "film", "-threads", str(X264_THREADS)]
 FASTSTART = ["-movflags", "+faststart"]
 COMMON_ARGS = ["-pix_fmt", "yuv420p", *FASTSTART]
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
