@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from app.detection.types import Box, Detection
@@ -90,7 +91,7 @@ class Restorer:
             index, crop, region, remaining = job
             result = region
             if id(job) in by_job:
-                result = np.where(remaining[:, :, None] > 0, by_job[id(job)], region)
+                result = cv2.copyTo(by_job[id(job)], remaining, region.copy())
             self.paster.paste(frames[index], crop, result)
         return frames
 
@@ -117,7 +118,7 @@ class Restorer:
             region, remaining = original, crop.mask
         if recalled is not None:
             picture, valid = recalled
-            region = np.where(valid[:, :, None], picture, region)
+            region = cv2.copyTo(picture, valid.view(np.uint8), region.copy())
             remaining = np.where(valid, 0, remaining).astype(np.uint8)
         inpainted = int((remaining > 0).sum())
         self.pixels["remembered"] += remembered
