@@ -58,14 +58,17 @@ def load_seeds(path: Path, first_frame: int, width: int, height: int) -> list[Se
     return seeds
 
 
+# Limited-range luma (16-235) to full-range grey, per level.
+_FULL_RANGE = np.clip(np.rint((np.arange(256, dtype=np.float32) - 16.0) * (255.0 / 219.0)), 0, 255).astype(np.uint8)
+
+
 def _small_grey(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The frame in grey at `size` (int16): shrunk from its decoded luma when it has it (an
     `app.media.reader.Frame`; rescaled to full range, within a level of OpenCV's grey), which spares a
     full-size colour conversion per frame; else grey first, then shrunk (a third of the pixels to average)."""
     planes = getattr(frame, "planes", None)
     if planes is not None:
-        luma = cv2.resize(planes[: frame.shape[0]], size, interpolation=cv2.INTER_AREA)
-        return np.clip(np.rint((luma.astype(np.float32) - 16.0) * (255.0 / 219.0)), 0, 255).astype(np.int16)
+        return cv2.LUT(cv2.resize(planes[: frame.shape[0]], size, interpolation=cv2.INTER_AREA), _FULL_RANGE).astype(np.int16)
     return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA).astype(np.int16)
 
 
