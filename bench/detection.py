@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import cv2
@@ -24,11 +23,13 @@ from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
 from bench.quality import X264, delogo_filter, quality, region_mask
+from bench.results import stamped, write_section
 from bench.validation import Case, build
 from scripts.footage import ROOT
 
 BENCH = ROOT / "bench"
 WORK = BENCH / "work" / "validation"
+HEADING = "## Detection on real footage, in categories (the `auto` stack, default options)"
 SHOWN = ("fixed_opaque_logo_still", "fixed_semi_text_jumping", "moving_semi_logo_text_still",
          "moving_opaque_text_jumping", "clean_subtitles", "clean_scene_text")
 COVERED = 0.9
@@ -103,7 +104,7 @@ def by_category(rows: list[dict]) -> dict[str, dict]:
 def section(rows: list[dict], sheets: list[str]) -> list[str]:
     """The validation set's results for RESULTS.md: per category, then per clip."""
     lines = [
-        "## Detection on real footage, in categories (the `auto` stack, default options)",
+        stamped(HEADING, "python -m bench.detection"),
         "",
         "`bench/validation.py`: marked clips cross fixed camera (opencv-doc's `vtest.avi`) or moving camera (held-out",
         "wallpapers and photos panned, with a cut) × opaque or semi-transparent (50 %) × text, logo or logo + text ×",
@@ -154,18 +155,9 @@ def copy_previews() -> None:
 
 
 def write_results(rows: list[dict]) -> None:
-    """Put the detection section at the top of bench/RESULTS.md (replacing an earlier one), with previews."""
+    """Replace the detection section of bench/RESULTS.md, with its previews."""
     copy_previews()
-    results = BENCH / "RESULTS.md"
-    text = results.read_text()
-    start = text.find("## Detection on real footage")
-    if start >= 0:
-        text = text[:start] + text[text.find("\n## ", start + 1) + 1 :]
-    head, _, rest = text.partition("\n## ")
-    lines = section(rows, list(SHOWN))
-    lines[0] += f" (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python -m bench.detection`)"
-    results.write_text(head + "\n" + "\n".join(lines) + "\n## " + rest)
-
+    write_section(HEADING, section(rows, list(SHOWN)))
 
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
 
 import cv2
 import numpy as np
@@ -20,7 +19,7 @@ import numpy as np
 from app.detection.types import Detection
 from app.inpainting.restorer import Restorer
 from app.media.reader import decoded
-from bench.results import write_section
+from bench.results import stamped, write_section
 from scripts.footage import composite, logo_rgba, mark_box, pan_frames
 
 SIZE = (1920, 1080)
@@ -64,7 +63,7 @@ def section(per_frame: list[float]) -> list[str]:
     quarter = len(per_frame) // 4
     first, last = float(np.median(per_frame[:quarter])), float(np.median(per_frame[-quarter:]))
     return [
-        f"{HEADING} (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python -m bench.restoration`)",
+        stamped(HEADING, "python -m bench.restoration"),
         "",
         f"1080p, a mark 5 % of the width (opencv's logo at 50 %) moved from corner to corner over {FRAMES} frames, "
         "filler excluded (crops handed back as they are); median milliseconds per frame:",

@@ -1,23 +1,32 @@
-"""bench/RESULTS.md, one section per benchmark: a benchmark run alone replaces its own section."""
+"""bench/RESULTS.md, one section per benchmark: a benchmark run alone replaces its own section, in place,
+and leaves every other section as it was."""
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from scripts.footage import ROOT
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
+def stamped(heading: str, command: str) -> str:
+    """The heading line a section is written with: when and by which command it was measured."""
+    return f"{heading} (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `{command}`)"
+
+
 def write_section(heading: str, lines: list[str]) -> None:
-    """Replace the section that starts with `heading` (or add it after the first section)."""
+    """Replace the section that starts with `heading` where it stands (or add it after the first section)."""
     text = RESULTS.read_text()
+    body = "\n".join(lines).rstrip("\n") + "\n"
     start = text.find(heading)
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
-    head, sep, rest = text.partition("\n## ")
-    first_end = rest.find("\n## ")
-    if first_end >= 0:
-        rest = rest[: first_end + 1] + "\n".join(lines) + "\n" + rest[first_end + 1 :]
+        RESULTS.write_text(text[:start] + body + ("\n" + text[end + 1 :] if end >= 0 else ""))
+        return
+    first = text.find("\n## ")
+    second = text.find("\n## ", first + 1) if first >= 0 else -1
+    if second >= 0:
+        RESULTS.write_text(text[: second + 1] + body + "\n" + text[second + 1 :])
     else:
-        rest = rest + "\n" + "\n".join(lines)
-    RESULTS.write_text(head + sep + rest)
+        RESULTS.write_text(text.rstrip("\n") + "\n\n" + body)

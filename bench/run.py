@@ -1,4 +1,5 @@
-"""`python -m bench.run` (or `make bench`): run the benchmarks and write bench/RESULTS.md."""
+"""`python -m bench.run [PART ...]` (or `make bench`): run the benchmarks, each replacing its own section of
+bench/RESULTS.md; every part when none is named. Parts: detection, quality, speed, restoration, split, soak."""
 
 from __future__ import annotations
 
@@ -6,18 +7,21 @@ import json
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+import sys
+from collections.abc import Callable
 
-from bench import detection as detection_bench
-from bench import soak, speed, validation
+from bench import detection, restoration, soak, speed, split
 from bench.clips import build_all
 from bench.figures import contact_sheet, psnr_chart
 from bench.quality import evaluate
+from bench.results import RESULTS, stamped, write_section
 from scripts.footage import ROOT
 
 BENCH = ROOT / "bench"
 WORK = BENCH / "work"
 AUTO, DELOGO = "ours, auto detection", "ffmpeg delogo, true box"
+QUALITY = "## Quality on real footage with known watermarks"
+SOAK = "## Soak (reliability)"
 
 
 def machine() -> str:
@@ -28,7 +32,7 @@ def machine() -> str:
 
 def quality_section(results: list[dict]) -> list[str]:
     lines = [
-        "## Quality on real footage with known watermarks",
+        stamped(QUALITY, "python -m bench.run quality"),
         "",
         "Each clip is real footage (Debian's opencv-doc) with a mark composited on, so the clean original is known.",
         "PSNR/SSIM inside = inside the true box, against the clean clip; PSNR outside = the rest of the frame",
@@ -64,7 +68,7 @@ def quality_section(results: list[dict]) -> list[str]:
 
 def soak_section(result: dict) -> list[str]:
     return [
-        "## Soak (reliability)",
+        stamped(SOAK, "python -m bench.run soak"),
         "",
         f"{soak.SEQUENTIAL} sequential and {soak.CONCURRENT} concurrent `/runsync` jobs through `handler.py --rp_serve_api`,",
         "input over HTTP, output to moto's S3, every presigned result fetched and probed.",
@@ -77,39 +81,48 @@ def soak_section(result: dict) -> list[str]:
     ]
 
 
-def detection() -> list[str]:
-    """The validation set through `auto`; a few previews copied next to RESULTS.md."""
-    cases = validation.build(detection_bench.WORK)
-    rows = detection_bench.run(cases, detection_bench.WORK / "runs")
-    detection_bench.copy_previews()
-    (WORK / "detection.json").write_text(json.dumps(rows, indent=1))
-    return detection_bench.section(rows, list(detection_bench.SHOWN))
-
-
-def main() -> None:
-    detection_lines = detection()
+def quality() -> None:
+    """Each quality clip through every method, with the PSNR chart and contact sheets."""
     clips = build_all(WORK / "clips")
     results = [evaluate(clip, WORK / "clips") for clip in clips]
     psnr_chart(results, BENCH / "psnr_inside.png")
     for clip, result in zip(clips, results, strict=True):
         contact_sheet(result, clip.clean, clip.truth, BENCH / f"sheet_{clip.name}.png")
-    speed_result = speed.run()
-    soak_result = soak.run(WORK / "soak")
-    (WORK / "results.json").write_text(json.dumps({"quality": results, "speed": speed_result, "soak": soak_result}, indent=1))
-    text = "\n".join([
-        "# Benchmark results",
-        "",
-        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}.",
-        "Reproduce with `make bench` (or `.venv/bin/python -m bench.run`); raw numbers in `bench/work/results.json`.",
-        "",
-        *detection_lines,
-        *quality_section(results),
-        *speed.section(speed_result),
-        *soak_section(soak_result),
-    ])
-    (BENCH / "RESULTS.md").write_text(text)
-    print(text)
+    (WORK / "quality.json").write_text(json.dumps(results, indent=1))
+    write_section(QUALITY, quality_section(results))
+
+
+def soak_jobs() -> None:
+    result = soak.run(WORK / "soak")
+    (WORK / "soak.json").write_text(json.dumps(result, indent=1))
+    write_section(SOAK, soak_section(result))
+
+
+PARTS: dict[str, Callable[[], None]] = {
+    "detection": lambda: detection.main([]),
+    "quality": quality,
+    "speed": lambda: speed.main([]),
+    "restoration": lambda: restoration.main([]),
+    "split": lambda: split.main([]),
+    "soak": soak_jobs,
+}
+
+
+def main(argv: list[str]) -> None:
+    unknown = [a for a in argv if a not in PARTS]
+    if unknown:
+        raise SystemExit(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    for name in argv or list(PARTS):
+        PARTS[name]()
+    head, sep, rest = RESULTS.read_text().partition("\n## ")
+    title = head.splitlines()[0] if head.strip() else "# Benchmark results"
+    RESULTS.write_text("\n".join([
+        title, "",
+        f"Machine: {machine()}. Each section names the command that measured it and when; `make bench`",
+        "(`.venv/bin/python -m bench.run`) runs them all, `python -m bench.run PART` one of them; raw numbers in",
+        "`bench/work/`.", "", "",
+    ]) + sep.lstrip("\n") + rest)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -21,11 +21,10 @@ import json
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.measure import run_measured
-from bench.results import write_section
+from bench.results import stamped, write_section
 from scripts.footage import ROOT, composite, logo_rgba, pan_frames, text_rgba, write_clip
 
 WORK = ROOT / "bench" / "work" / "speed"
@@ -120,7 +119,7 @@ def section(result: dict) -> list[str]:
     worst = max(r["ratio"] for k, r in result.items() if k != "rss_in_length")
     length = ", ".join(f"{k}: {v} MiB" for k, v in result["rss_in_length"].items())
     return [
-        f"{HEADING} (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python -m bench.speed`)",
+        stamped(HEADING, "python -m bench.speed"),
         "",
         f"Default options, 2 CPU cores, {SECONDS} s clips; medians of {PAIRS} interleaved pairs, each the bare "
         "`ffmpeg -i IN -c:v libx264 -preset slow -crf 16 -tune film -pix_fmt yuv420p` then the CLI on the same file. "
@@ -136,7 +135,14 @@ def section(result: dict) -> list[str]:
     ]
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> None:
     outcome = run()
     (WORK / "speed.json").write_text(json.dumps(outcome, indent=1))
-    write_section(HEADING, section(outcome))
+    lines = section(outcome)
+    print("\n".join(lines))
+    if "--no-write" not in argv:
+        write_section(HEADING, lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

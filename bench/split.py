@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from app.media.reader import read_frames
 from app.service import VideoPart, WatermarkRemovalService
 from app.split.media import cut, join
 from app.split.plan import overlap_frames, plan_parts
-from bench.results import write_section
+from bench.results import stamped, write_section
 from scripts.footage import ROOT, composite, mark_box, pan_frames, text_rgba, write_clip
 
 HEADING = "## Splitting a long video across workers"
@@ -126,7 +125,7 @@ def section(m: dict) -> list[str]:
     overhead = (m["cut"] + m["join"]) / m["single"]
     rows = [f"| {n} | {on_paper(m, n) / 60:.0f} min |" for n in (1, 4, 16)]
     return [
-        f"{HEADING} (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `python -m bench.split`)",
+        stamped(HEADING, "python -m bench.split"),
         "",
         f"A {SIZE[0]}x{SIZE[1]} clip, {m['seconds']:.0f} s at {FPS} fps (a real photo panned under semi-transparent "
         f"text, a keyframe every {KEYINT // FPS} s), on this machine's 2 CPU cores, weights-free defaults:",
