@@ -159,5 +159,6 @@ def write_results(rows: list[dict]) -> None:
     copy_previews()
     write_section(HEADING, section(rows, list(SHOWN)))
 
+
 if __name__ == "__main__":
     main(sys.argv[1:])
