@@ -312,10 +312,61 @@ def test_a_proposal_past_a_marks_picture_adds_its_own_box_not_a_padded_strip():
 
     from app.detection.evidence import EvidenceDetector, Spot
 
-    spot = Spot(box=(100, 100, 160, 130), crop_size=(32, 32), extent=(100, 100, 220, 130))
+    spot = Spot(box=(100, 100, 160, 130), crop_size=(32, 32))
+    for box in [(100, 100, 160, 130), (100, 100, 220, 130), (101, 100, 219, 130)]:
+        spot.widen(box)
     area = spot.regions(640, 360)[0]
     assert area == (94, 94, 166, 136)
     union, mask = EvidenceDetector._take_in_extent(SimpleNamespace(aw=640, ah=360), spot, area, np.ones((42, 72), bool))
-    assert union == (94, 94, 222, 136), union
+    assert union == (94, 94, 221, 136), union
     beyond = mask[:, 166 - 94 :]
     assert beyond[98 - 94 : 132 - 94].all() and not beyond[: 98 - 94].any() and not beyond[132 - 94 :].any()
+
+
+def test_one_stray_proposal_does_not_widen_a_mark():
+    """A mark widens only as far as two of the proposals that joined it reach: one low-score box of the
+    trained detector that runs to the frame's edge once must not mask scenery beside the mark."""
+    from app.detection.evidence import Spot
+
+    spot = Spot(box=(23, 15, 98, 120), crop_size=(32, 32))
+    for box in [(23, 15, 98, 120)] * 5 + [(0, 28, 101, 119), (20, 64, 97, 119), (22, 30, 99, 122)]:
+        spot.widen(box)
+    assert spot.extent == (20, 15, 99, 120)
+
+
+@pytest.mark.parametrize("scene", ["camera", "still picture"])
+def test_a_still_scene_mark_grows_from_its_words_to_the_pixels_without_camera_noise(scene: str, tmp_path: Path) -> None:
+    """The opencv logo on a fixed camera (vtest.avi), proposed only at its word (as the trained detector
+    boxes it): its rings carry none of the camera's noise, so the mark grows over them and not over
+    the scenery around. On a still picture repeated (no noise anywhere) nothing tells the rings from
+    the scene, and the mark stays at its word."""
+    logo = logo_rgba(72)
+    x, y = 680, 16
+    rows = np.nonzero((logo[:, :, 3] > 0).any(axis=1))[0]
+    word_top = int(rows[np.nonzero(np.diff(rows) > 1)[0][0] + 1])
+    cols = np.nonzero((logo[word_top:, :, 3] > 0).any(axis=0))[0]
+    word = (x + int(cols[0]), y + word_top, x + int(cols[-1]) + 1, y + logo.shape[0])
+    frames = list(clip_frames("vtest.avi", 120))
+    if scene == "still picture":
+        frames = [frames[0]] * len(frames)
+    path = tmp_path / "clip.mp4"
+    write_clip([composite(f, logo, x, y, 1.0) for f in frames], path, 10, audio=False)
+    info = probe(path)
+    detector = EvidenceDetector({}, {"scripted"}, info, 1.0, 10.0)
+    detector.source_factories = {"scripted": lambda aw, ah: OnePlace([word] * len(frames))}
+    detector.analyse(info)
+    assert len(detector.marks) == 1 and detector.marks[0].evidence.startswith("still scene")
+    mark = detector.marks[0]
+    masked = np.zeros(frames[0].shape[:2], bool)
+    masked[mark.box[1] : mark.box[3], mark.box[0] : mark.box[2]] = mark.mask
+    drawn = np.zeros_like(masked)
+    drawn[y : y + logo.shape[0], x : x + logo.shape[1]] = logo[:, :, 3] > 128
+    rings = drawn.copy()
+    rings[y + word_top :] = False
+    covered = masked[rings].mean()
+    beyond = masked.copy()
+    beyond[y - 6 : y + logo.shape[0] + 6, x - 6 : x + logo.shape[1] + 6] = False
+    if scene == "camera":
+        assert covered >= 0.9 and beyond.sum() <= 0.1 * drawn.sum(), (covered, beyond.sum(), drawn.sum())
+    else:
+        assert covered <= 0.1 and not beyond.any(), (covered, beyond.sum())

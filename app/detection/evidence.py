@@ -64,6 +64,13 @@ EDGE = 24.0  # gradient magnitude that counts as an edge
 SPECK = 4  # px (of a stored edge picture): a steady edge smaller than this is noise, not a mark's
 MAX_GROWTH = 3.0  # a grown box larger than this many proposals is the scene, not the mark
 STILL_BACKGROUND = 0.1  # persistent share of the reach beyond which the picture is too still to grow by
+QUIET_LOOKS = 8  # kept samples needed to tell a still scene's mark by its missing camera noise
+NOISE_FLOOR = 1.0  # grey levels: a scene whose pixels vary less than this across samples is too clean to tell
+QUIET = 0.3  # share of the scene's variation below which a pixel is an overlay's
+LEVEL_BIN, LEVEL_PIXELS = 32, 64  # grey levels per brightness bin the noise is read in, and pixels it needs
+CLIPPED, CRUSHED = 250, 5  # levels in every channel of blown-out white and crushed black, quiet whatever is there
+QUIET_SPECK, QUIET_PART = 6, 0.1  # px, and share of the proposal: a quiet patch smaller than both is chance
+QUIET_SCENE = 0.05  # quiet share of the searched region beyond the grown mark above which the scene is too still
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
@@ -108,6 +115,39 @@ def _matched(template: np.ndarray, pictures: dict[int, np.ndarray]) -> dict[int,
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="search") as pool:
         return dict(zip(pictures, pool.map(lambda p: cv2.matchTemplate(p, template, cv2.TM_CCOEFF_NORMED),
                                            pictures.values()), strict=True))
+
+
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _within(box: Box, region: Box, size: tuple[int, int]) -> Box:
+    """`box` (analysis px) in the coordinates of a picture of `region` stored at `size` (w, h)."""
+    fx, fy = size[0] / (region[2] - region[0]), size[1] / (region[3] - region[1])
+    return (round((box[0] - region[0]) * fx), round((box[1] - region[1]) * fy),
+            round((box[2] - region[0]) * fx), round((box[3] - region[1]) * fy))
+
+
+def _outside(box: Box, region: Box, size: tuple[int, int]) -> Box:
+    """The inverse of `_within`: a box in a stored picture of `region` back in analysis px."""
+    fx, fy = size[0] / (region[2] - region[0]), size[1] / (region[3] - region[1])
+    return (round(region[0] + box[0] / fx), round(region[1] + box[1] / fy),
+            round(region[0] + box[2] / fx), round(region[1] + box[3] / fy))
+
+
+def _shifted(box: Box, dx: int, dy: int) -> Box:
+    return box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy
+
+
+def _touching(binary: np.ndarray, inner: Box, gap: int) -> Box:
+    """`inner` grown to the pixels of `binary` (uint8) joined to it across gaps of up to `gap` px."""
+    _, labels = cv2.connectedComponents(cv2.dilate(binary, np.ones((gap, gap), np.uint8)))
+    joined = np.unique(labels[inner[1] : inner[3], inner[0] : inner[2]])
+    ys, xs = np.nonzero(np.isin(labels, joined[joined > 0]) & (binary > 0))
+    if not len(xs):
+        return inner
+    return (min(inner[0], int(xs.min())), min(inner[1], int(ys.min())),
+            max(inner[2], int(xs.max()) + 1), max(inner[3], int(ys.max()) + 1))
 
 
 def _jumps(spots: list[Spot]) -> int:
@@ -195,13 +235,27 @@ class Spot:
     hits: list[int] = field(default_factory=list)
     trained_hits: int = 0
     trained_last: int = -1
-    extent: Box | None = None  # the union of the proposals that joined this place (one may box a part)
+    sides: list[list[int]] = field(default_factory=list)  # per side, the two farthest proposals' values
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
     wide: list[np.ndarray] = field(default_factory=list)
     absent: list[np.ndarray] = field(default_factory=list)
     wide_size: tuple[int, int] = (0, 0)
     seen: int = 0
+
+    def widen(self, box: Box) -> None:
+        """Note how far a proposal that joined this place reaches on each side (the two farthest are kept)."""
+        if not self.sides:
+            self.sides = [[v] for v in box]
+            return
+        for k, value in enumerate(box):
+            self.sides[k] = sorted(self.sides[k] + [value], reverse=k >= 2)[:2]
+
+    @property
+    def extent(self) -> Box:
+        """How far the proposals that joined this place reach, as far as two of them agree: one detector
+        may box only part of a mark (a word of a handle), but one stray box must not widen it."""
+        return tuple(side[-1] for side in self.sides) if self.sides else self.box
 
     def reach(self, width: int, height: int) -> Box:
         """Where the rest of a mark may be: the padded box grown by twice its height each way (a logo
@@ -218,6 +272,18 @@ class Spot:
         gx, gy = max(8, (x2 - x1) // 2), max(8, (y2 - y1) // 2)
         return ((max(0, x1 - pad), max(0, y1 - pad), min(width, x2 + pad), min(height, y2 + pad)),
                 (max(0, x1 - gx), max(0, y1 - gy), min(width, x2 + gx), min(height, y2 + gy)))
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Where a mark continues beyond its proposal: `picture` (any size) covers `region`, and `box` is
+    the grown box, both in analysis px, for the place whose padded box starts at `anchor` (a jumping
+    mark's other places get it shifted)."""
+
+    region: Box
+    picture: np.ndarray
+    box: Box
+    anchor: tuple[int, int]
 
 
 @dataclass
@@ -409,8 +475,7 @@ class EvidenceDetector(Detector):
             self.spots.append(spot)
             best = len(self.spots) - 1
         spot = self.spots[best]
-        e = spot.extent or spot.box
-        spot.extent = (min(e[0], box[0]), min(e[1], box[1]), max(e[2], box[2]), max(e[3], box[3]))
+        spot.widen(box)
         if not spot.hits or spot.hits[-1] != self.samples:
             spot.hits.append(self.samples)
         if source in self.trained and spot.trained_last != self.samples:
@@ -470,7 +535,8 @@ class EvidenceDetector(Detector):
             around = float(np.median([self._consistency(m.contexts) for m in members]))
             trained = sum(m.trained_hits for m in members)
             evidence = self._evidence(consistency, around, trained, len(hits), _jumps(members))
-            growth = None if evidence is None or evidence.startswith("still scene") else self._growth(members)
+            growth = None if evidence is None else \
+                self._quiet_growth(members[0]) if evidence.startswith("still scene") else self._growth(members)
             marks = [self._mark(seen[k], templates[k], evidence or "", growth) for k in family]
             alone = evidence is not None and len(hits) >= min_hits and len(hits) >= MIN_COVERAGE * self.samples
             others = self._elsewhere(marks, hits, looks, proven=alone)
@@ -528,10 +594,10 @@ class EvidenceDetector(Detector):
             return "still scene: the trained watermark detector confirms it"
         return None
 
-    def _growth(self, members: list[Spot]) -> tuple[np.ndarray, Box] | None:
+    def _growth(self, members: list[Spot]) -> Growth | None:
         """Where the mark continues beyond the proposal, from edges that persist across all the
-        family's sightings while the picture changes: (persistent map over the first member's reach,
-        in its stored size) and the grown box relative to the reach, or None when nothing persists."""
+        family's sightings while the picture changes (over the first member's reach), or None when
+        nothing persists."""
         size = members[0].wide_size
         pictures = [w if m.wide_size == size else cv2.resize(w, size, interpolation=cv2.INTER_AREA)
                     for m in members for w in m.wide]
@@ -542,41 +608,95 @@ class EvidenceDetector(Detector):
         spread = np.median(np.abs(stack - median), axis=0)
         persistent = ((median > EDGE) & (spread < STEADY * median)).astype(np.uint8)
         first = members[0]
-        rx1, ry1, rx2, ry2 = first.reach(self.aw, self.ah)
-        px1, py1, px2, py2 = first.regions(self.aw, self.ah)[0]
-        fx, fy = size[0] / (rx2 - rx1), size[1] / (ry2 - ry1)
-        inner = (round((px1 - rx1) * fx), round((py1 - ry1) * fy), round((px2 - rx1) * fx), round((py2 - ry1) * fy))
+        reach = first.reach(self.aw, self.ah)
+        inner = _within(first.regions(self.aw, self.ah)[0], reach, size)
         outside = np.ones_like(persistent, bool)
         outside[inner[1] : inner[3], inner[0] : inner[2]] = False
         if persistent[outside].mean() > STILL_BACKGROUND:
             return None
         persistent = without_specks(persistent, SPECK)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(persistent, np.ones((7, 7), np.uint8)))
-        box = list(inner)
-        for label in range(1, count):
-            x, y, w, h, _ = stats[label]
-            if x < inner[2] and inner[0] < x + w and y < inner[3] and inner[1] < y + h:
-                box = [min(box[0], x), min(box[1], y), max(box[2], x + w), max(box[3], y + h)]
-        area, inner_area = (box[2] - box[0]) * (box[3] - box[1]), (inner[2] - inner[0]) * (inner[3] - inner[1])
-        if tuple(box) == inner or area > MAX_GROWTH * inner_area:
+        box = _touching(persistent, inner, 7)
+        if box == inner or _area(box) > MAX_GROWTH * _area(inner):
             return None
-        grown = (box[0] / fx, box[1] / fy, box[2] / fx, box[3] / fy)  # analysis px, relative to the reach
-        return persistent, tuple(round(v) for v in grown)
+        return Growth(reach, persistent, _outside(box, reach, size), first.regions(self.aw, self.ah)[0][:2])
 
-    def _mark(self, spot: Spot, template: np.ndarray, evidence: str, growth: tuple[np.ndarray, Box] | None) -> Mark:
+    def _quiet_growth(self, spot: Spot) -> Growth | None:
+        """Where a still scene's mark continues beyond the proposal (a logo's picture above the word the
+        trained detector boxed): an overlaid mark has none of the camera's noise, so across the kept
+        samples its pixels vary far less than the scene's. None when the scene is as quiet as the mark
+        (clean animation, a static screen, footage the encoder froze), or when the quiet spreads past
+        four times the proposal's size or the largest box a mark may have (the scene, not a mark)."""
+        if len(self.looks) < QUIET_LOOKS:
+            return None
+        padded = spot.regions(self.aw, self.ah)[0]
+        x1, y1, x2, y2 = padded
+        side = max(x2 - x1, y2 - y1)
+        for reach in (side, 2 * side, 4 * side):
+            region = (max(0, x1 - reach), max(0, y1 - reach), min(self.aw, x2 + reach), min(self.ah, y2 + reach))
+            grown = self._quiet(region, padded)
+            if grown is None:
+                return None
+            quiet, box = grown
+            h, w = quiet.shape
+            rx1, ry1, rx2, ry2 = region
+            spilled = (box[0] == 0 < rx1) or (box[1] == 0 < ry1) or (box[2] == w and rx2 < self.aw) or \
+                      (box[3] == h and ry2 < self.ah)
+            if not spilled:
+                break
+        else:
+            return None
+        if box == _within(padded, region, (w, h)) or _area(box) > self.max_area:
+            return None
+        return Growth(region, quiet, _outside(box, region, (w, h)), padded[:2])
+
+    def _quiet(self, region: Box, padded: Box) -> tuple[np.ndarray, Box] | None:
+        """The quiet pixels of `region` (uint8, its own size) and the padded box grown to those touching
+        it, or None when the scene is too clean to tell, or is itself quiet beyond that box."""
+        rx1, ry1, rx2, ry2 = region
+        stack = np.stack([frame[ry1:ry2, rx1:rx2] for _, frame in self.looks]).astype(np.float32)
+        spread = stack.mean(axis=3).std(axis=0)
+        level = np.median(stack, axis=0)
+        clipped = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)  # no noise there either
+        inner = _within(padded, region, (rx2 - rx1, ry2 - ry1))
+        outside = np.ones_like(spread, bool)
+        outside[inner[1] : inner[3], inner[0] : inner[2]] = False
+        noise = float(np.median(spread[outside]))
+        if noise < NOISE_FLOOR:
+            return None
+        # A camera's noise grows with brightness: a shadow varies less than a lit wall, and is no mark.
+        bins = np.minimum(level.mean(axis=2) // LEVEL_BIN, 255 // LEVEL_BIN).astype(np.int32)
+        expected = np.zeros(bins.max() + 1, np.float32)  # a brightness the scene hardly shows: cannot tell
+        for b in range(len(expected)):
+            scene = spread[outside & (bins == b)]
+            if scene.size >= LEVEL_PIXELS:
+                expected[b] = np.median(scene)
+        quiet = ((spread < QUIET * expected[bins]) & ~clipped).astype(np.uint8)
+        quiet = without_specks(quiet, max(QUIET_SPECK, round(QUIET_PART * _area(inner))))
+        gap = max(5, min(inner[2] - inner[0], inner[3] - inner[1]) | 1)  # between a logo and its words
+        box = _touching(quiet, inner, gap)
+        rest = np.ones_like(quiet, bool)
+        rest[box[1] : box[3], box[0] : box[2]] = False
+        share = float(quiet[rest].mean()) if rest.any() else 1.0
+        logger.debug("Quiet growth over {}: noise {:.2f}, grown to {}, quiet share beyond {:.2f}", region, noise, box, share)
+        return quiet, box
+
+    def _mark(self, spot: Spot, template: np.ndarray, evidence: str, growth: Growth | None) -> Mark:
         """The mark at this spot in source pixels; its mask is the template's strong edges with closed
-        shapes filled, plus the persistent edges it was grown by."""
+        shapes filled, plus the picture it was grown by."""
         padded = spot.regions(self.aw, self.ah)[0]
         mask = _shape(np.hypot(template[0], template[1]))
         area = padded
         if growth is not None:
-            persistent, (gx1, gy1, gx2, gy2) = growth
-            rx1, ry1, rx2, ry2 = spot.reach(self.aw, self.ah)
-            area = (max(rx1, rx1 + gx1), max(ry1, ry1 + gy1), min(rx2, rx1 + gx2), min(ry2, ry1 + gy2))
+            dx, dy = padded[0] - growth.anchor[0], padded[1] - growth.anchor[1]  # another place of a jumping mark
+            rx1, ry1, rx2, ry2 = _shifted(growth.region, dx, dy)
+            gx1, gy1, gx2, gy2 = _shifted(growth.box, dx, dy)
+            area = (max(rx1, gx1, 0), max(ry1, gy1, 0), min(rx2, gx2, self.aw), min(ry2, gy2, self.ah))
             area = (min(area[0], padded[0]), min(area[1], padded[1]), max(area[2], padded[2]), max(area[3], padded[3]))
             wide = np.zeros((area[3] - area[1], area[2] - area[0]), bool)
-            whole = cv2.resize(fill_holes(persistent), (rx2 - rx1, ry2 - ry1), interpolation=cv2.INTER_NEAREST) > 0
-            wide |= whole[area[1] - ry1 : area[3] - ry1, area[0] - rx1 : area[2] - rx1]
+            whole = cv2.resize(fill_holes(growth.picture), (rx2 - rx1, ry2 - ry1), interpolation=cv2.INTER_NEAREST) > 0
+            x1, y1, x2, y2 = max(area[0], rx1), max(area[1], ry1), min(area[2], rx2), min(area[3], ry2)
+            if x1 < x2 and y1 < y2:
+                wide[y1 - area[1] : y2 - area[1], x1 - area[0] : x2 - area[0]] |= whole[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1]
             inner = cv2.resize(mask.astype(np.uint8), (padded[2] - padded[0], padded[3] - padded[1]),
                                interpolation=cv2.INTER_NEAREST) > 0
             wide[padded[1] - area[1] : padded[3] - area[1], padded[0] - area[0] : padded[2] - area[0]] |= inner
@@ -669,7 +789,7 @@ class EvidenceDetector(Detector):
         the proposal's own box and EXTENT_MARGIN px (the detectors' boxes already take in the mark's
         rim; padding them too repainted strips of scenery beside the mark).
         Proposals that end inside the place's padded picture add nothing."""
-        x1, y1, x2, y2 = spot.extent or spot.box
+        x1, y1, x2, y2 = spot.extent
         if x1 >= area[0] and y1 >= area[1] and x2 <= area[2] and y2 <= area[3]:
             return area, mask
         pad = EXTENT_MARGIN
