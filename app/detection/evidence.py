@@ -70,7 +70,6 @@ QUIET = 0.3  # share of the scene's variation below which a pixel is an overlay'
 LEVEL_BIN, LEVEL_PIXELS = 32, 64  # grey levels per brightness bin the noise is read in, and pixels it needs
 CLIPPED, CRUSHED = 250, 5  # levels in every channel of blown-out white and crushed black, quiet whatever is there
 QUIET_SPECK, QUIET_PART = 6, 0.1  # px, and share of the proposal: a quiet patch smaller than both is chance
-QUIET_SCENE = 0.05  # quiet share of the searched region beyond the grown mark above which the scene is too still
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
@@ -651,7 +650,7 @@ class EvidenceDetector(Detector):
 
     def _quiet(self, region: Box, padded: Box) -> tuple[np.ndarray, Box] | None:
         """The quiet pixels of `region` (uint8, its own size) and the padded box grown to those touching
-        it, or None when the scene is too clean to tell, or is itself quiet beyond that box."""
+        it, or None when the scene is too clean to tell."""
         rx1, ry1, rx2, ry2 = region
         stack = np.stack([frame[ry1:ry2, rx1:rx2] for _, frame in self.looks]).astype(np.float32)
         spread = stack.mean(axis=3).std(axis=0)
@@ -674,10 +673,7 @@ class EvidenceDetector(Detector):
         quiet = without_specks(quiet, max(QUIET_SPECK, round(QUIET_PART * _area(inner))))
         gap = max(5, min(inner[2] - inner[0], inner[3] - inner[1]) | 1)  # between a logo and its words
         box = _touching(quiet, inner, gap)
-        rest = np.ones_like(quiet, bool)
-        rest[box[1] : box[3], box[0] : box[2]] = False
-        share = float(quiet[rest].mean()) if rest.any() else 1.0
-        logger.debug("Quiet growth over {}: noise {:.2f}, grown to {}, quiet share beyond {:.2f}", region, noise, box, share)
+        logger.debug("Quiet growth over {}: scene noise {:.2f}, grown to {}", region, noise, box)
         return quiet, box
 
     def _mark(self, spot: Spot, template: np.ndarray, evidence: str, growth: Growth | None) -> Mark:
