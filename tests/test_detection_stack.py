@@ -152,7 +152,7 @@ def test_a_mark_proposed_at_one_place_is_found_where_it_jumps_and_nowhere_else(j
     write_clip([composite(f, logo, x, y, 1.0) for f, (x, y) in zip(frames, at, strict=True)], path, fps, audio=False)
     info = probe(path)
     truths = [mark_box(logo, *p) for p in at]
-    detector = EvidenceDetector({}, {"scripted"}, info, 1.0, 10.0)
+    detector = EvidenceDetector({}, {"scripted": 0.0}, info, 1.0, 10.0)
     scale = detector.aw / w
     proposals = [tuple(round(v * scale) for v in t) if p == places[0] else None for t, p in zip(truths, at, strict=True)]
     detector.source_factories = {"scripted": lambda aw, ah: OnePlace(proposals[:: detector.every])}
@@ -199,17 +199,21 @@ def _spot(hits: list[int], crops: list[np.ndarray], contexts: list[np.ndarray]) 
 
 
 def test_evidence_rules_on_hand_made_sightings() -> None:
-    """Still scene and a still object: no evidence without the trained detector; the same picture
-    over a changing scene, or at places taken in turns, is a mark; places seen at once are not."""
+    """Still scene and a still object: no evidence without the trained detector, and below its sure
+    score none unless the pixels lack the camera's noise; the same picture over a changing scene, or
+    at places taken in turns, is a mark; places seen at once are not."""
     rng = np.random.default_rng(1)
     picture = rng.uniform(0, 200, (2, 12, 24)).astype(np.float32)
     still = [picture + rng.normal(0, 3, picture.shape).astype(np.float32) for _ in range(6)]
     changing = [rng.uniform(0, 200, (2, 32, 32)).astype(np.float32) for _ in range(6)]
     decide = EvidenceDetector._evidence
-    assert decide(0.95, 0.97, 0, 6, 1) is None
-    assert decide(0.95, 0.97, 6, 6, 1).startswith("still scene")
-    assert decide(0.95, 0.2, 0, 6, 1).startswith("stays while")
-    assert decide(0.6, 0.5, 0, 6, 3).startswith("the same picture takes turns")
+    assert decide(0.95, 0.97, 0, 0, False, 6, 1) is None
+    assert decide(0.95, 0.97, 6, 6, False, 6, 1).startswith("still scene")
+    assert decide(0.95, 0.97, 6, 2, False, 6, 1) is None
+    assert decide(0.95, 0.97, 6, 2, True, 6, 1).startswith("still scene")
+    assert decide(0.95, 0.97, 2, 0, True, 6, 1) is None
+    assert decide(0.95, 0.2, 0, 0, False, 6, 1).startswith("stays while")
+    assert decide(0.6, 0.5, 0, 0, False, 6, 3).startswith("the same picture takes turns")
 
     turns = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([3, 4, 5], still[3:], changing[3:])]
     at_once = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([0, 1, 2], still[3:], changing[3:])]
@@ -352,7 +356,7 @@ def test_a_still_scene_mark_grows_from_its_words_to_the_pixels_without_camera_no
     path = tmp_path / "clip.mp4"
     write_clip([composite(f, logo, x, y, 1.0) for f in frames], path, 10, audio=False)
     info = probe(path)
-    detector = EvidenceDetector({}, {"scripted"}, info, 1.0, 10.0)
+    detector = EvidenceDetector({}, {"scripted": 0.0}, info, 1.0, 10.0)
     detector.source_factories = {"scripted": lambda aw, ah: OnePlace([word] * len(frames))}
     detector.analyse(info)
     assert len(detector.marks) == 1 and detector.marks[0].evidence.startswith("still scene")

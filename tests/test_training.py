@@ -92,5 +92,5 @@ def test_shipped_card_describes_the_shipped_weights() -> None:
     assert card["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert card["recipe"]["model"] == "finetune" and card["train_seconds"] < 3 * 3600
     assert watermark_reading(weights, Settings(watermark_score=None)).box_score == card["validation"]["threshold"]
-    assert watermark_reading(weights, Settings()).box_score == 0.93
+    assert watermark_reading(weights, Settings()).box_score == 0.8
     assert Settings().watermark_model is None, "the shipped weights are used without configuration"

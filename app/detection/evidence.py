@@ -9,7 +9,8 @@ evidence from many seconds of the video:
   between a few places) is proposed in a large share of the video, for several seconds in all;
 * its pixels stay the same: the edge picture inside matches the spot's median edge picture;
 * and either the picture around it changes while it stays (moving camera, cuts), or, where the
-  scene stands still and time cannot tell, a trained watermark detector says it is a mark.
+  scene stands still and time cannot tell, a trained watermark detector says it is a mark: surely
+  (a high score), or less surely where the place's pixels lack the camera's noise as an overlay's do.
 
 Scene text, faces and objects move with the scene or leave it; subtitles change; letterbox bars
 are thin lines across the frame; none of them passes. Pass 2 (`detect`) then hands each frame the
@@ -65,11 +66,13 @@ SPECK = 4  # px (of a stored edge picture): a steady edge smaller than this is n
 MAX_GROWTH = 3.0  # a grown box larger than this many proposals is the scene, not the mark
 STILL_BACKGROUND = 0.1  # persistent share of the reach beyond which the picture is too still to grow by
 QUIET_LOOKS = 8  # kept samples needed to tell a still scene's mark by its missing camera noise
-NOISE_FLOOR = 1.0  # grey levels: a scene whose pixels vary less than this across samples is too clean to tell
+NOISE_FLOOR = 0.5  # grey levels: a scene whose pixels vary less than this across samples is too clean to tell
 QUIET = 0.3  # share of the scene's variation below which a pixel is an overlay's
+STEADY_STEPS = 0.75  # share of the smallest sample-to-sample changes a pixel's noise is read from
 LEVEL_BIN, LEVEL_PIXELS = 32, 64  # grey levels per brightness bin the noise is read in, and pixels it needs
 CLIPPED, CRUSHED = 250, 5  # levels in every channel of blown-out white and crushed black, quiet whatever is there
 QUIET_SPECK, QUIET_PART = 6, 0.1  # px, and share of the proposal: a quiet patch smaller than both is chance
+OVERLAY_SHARE, OVERLAY_RATIO = 0.05, 1.5  # quiet (or clipped) share of a place, and how many times the scene's, of an overlay
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
@@ -234,6 +237,8 @@ class Spot:
     hits: list[int] = field(default_factory=list)
     trained_hits: int = 0
     trained_last: int = -1
+    sure_hits: int = 0  # samples where a trained detector fired at its sure score
+    sure_last: int = -1
     sides: list[list[int]] = field(default_factory=list)  # per side, the two farthest proposals' values
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
@@ -305,8 +310,10 @@ class EvidenceDetector(Detector):
     tracked = True  # detections are decided over the whole video: the tracker must not extend them
     only_places = True
 
-    def __init__(self, sources: dict[str, Callable[[int, int], Detector]], trained: set[str], info: VideoInfo,
+    def __init__(self, sources: dict[str, Callable[[int, int], Detector]], trained: dict[str, float], info: VideoInfo,
                  sample_fps: float, max_bbox_percent: float) -> None:
+        """`trained` names the sources that are trained watermark detectors, each with the score at which
+        its word alone decides a still scene whose pixels cannot tell."""
         self.source_factories, self.trained = sources, trained
         self.width, self.height = info.width, info.height
         scale = min(1.0, ANALYSIS_LONG_SIDE / max(info.width, info.height))
@@ -436,7 +443,7 @@ class EvidenceDetector(Detector):
             for name, per_frame in found.items():
                 for det in per_frame[k]:
                     if self._plausible(det.box):
-                        touched.add(self._spot_for(det.box, name))
+                        touched.add(self._spot_for(det.box, name, det.score))
             for s in touched:
                 self._sighting(self.spots[s], frame)
             for s, spot in enumerate(self.spots):
@@ -461,7 +468,7 @@ class EvidenceDetector(Detector):
             return False
         return max(w / h, h / w) <= THIN and w <= SPAN * self.aw and h <= SPAN * self.ah
 
-    def _spot_for(self, box: Box, source: str) -> int:
+    def _spot_for(self, box: Box, source: str, score: float) -> int:
         best = max(range(len(self.spots)), key=lambda s: iou(self.spots[s].box, box), default=None)
         if best is None or iou(self.spots[best].box, box) < SPOT_IOU:
             spot = Spot(box, (0, 0))
@@ -480,6 +487,9 @@ class EvidenceDetector(Detector):
         if source in self.trained and spot.trained_last != self.samples:
             spot.trained_hits += 1
             spot.trained_last = self.samples
+        if source in self.trained and score >= self.trained[source] and spot.sure_last != self.samples:
+            spot.sure_hits += 1
+            spot.sure_last = self.samples
         return best
 
     def _sighting(self, spot: Spot, frame: np.ndarray) -> None:
@@ -532,8 +542,10 @@ class EvidenceDetector(Detector):
             if consistency < CONSISTENT:
                 continue
             around = float(np.median([self._consistency(m.contexts) for m in members]))
-            trained = sum(m.trained_hits for m in members)
-            evidence = self._evidence(consistency, around, trained, len(hits), _jumps(members))
+            trained, sure = sum(m.trained_hits for m in members), sum(m.sure_hits for m in members)
+            overlaid = APPEARANCE_SHARE * len(hits) <= trained and sure < APPEARANCE_SHARE * len(hits) and \
+                bool(self._overlaid(members[0]))
+            evidence = self._evidence(consistency, around, trained, sure, overlaid, len(hits), _jumps(members))
             growth = None if evidence is None else \
                 self._quiet_growth(members[0]) if evidence.startswith("still scene") else self._growth(members)
             marks = [self._mark(seen[k], templates[k], evidence or "", growth) for k in family]
@@ -581,16 +593,20 @@ class EvidenceDetector(Detector):
         return best_shift(_resized(template, other.crop_size), other_template)[2] >= SAME_MARK
 
     @staticmethod
-    def _evidence(inside: float, around: float, trained_hits: int, hits: int, places: int) -> str | None:
+    def _evidence(inside: float, around: float, trained_hits: int, sure_hits: int, overlaid: bool, hits: int,
+                  places: int) -> str | None:
         """Why sightings are a mark, or None: the same picture takes turns at a few places (a jumping
         mark), or its inside stays while its surroundings change, or, on a still scene, a trained
-        watermark detector says so."""
+        watermark detector says so, surely or where the pixels lack the camera's noise (`overlaid`):
+        below its sure score it also fires on scenery (a building's windows on a fixed camera)."""
         if places >= 2:
             return f"the same picture takes turns at {places} places"
         if inside - around >= MOVING_MARGIN:
             return f"stays while the scene around it changes (inside {inside:.2f}, around {around:.2f})"
-        if trained_hits >= APPEARANCE_SHARE * hits:
+        if sure_hits >= APPEARANCE_SHARE * hits:
             return "still scene: the trained watermark detector confirms it"
+        if trained_hits >= APPEARANCE_SHARE * hits and overlaid:
+            return "still scene: the trained watermark detector confirms it, and its pixels lack the camera's noise"
         return None
 
     def _growth(self, members: list[Spot]) -> Growth | None:
@@ -648,19 +664,62 @@ class EvidenceDetector(Detector):
             return None
         return Growth(region, quiet, _outside(box, region, (w, h)), padded[:2])
 
+    def _overlaid(self, spot: Spot) -> bool | None:
+        """Whether the place's pixels lack the camera's noise as an overlay's do: a share `OVERLAY_SHARE` of
+        its padded box, and `OVERLAY_RATIO` times the share around it, varies far less across the kept
+        samples than the scene (or is blown out or crushed, as a white or black mark is). None when
+        there are too few samples or the scene is too clean to tell."""
+        if len(self.looks) < QUIET_LOOKS:
+            return None
+        padded = spot.regions(self.aw, self.ah)[0]
+        x1, y1, x2, y2 = padded
+        side = max(x2 - x1, y2 - y1)
+        region = (max(0, x1 - side), max(0, y1 - side), min(self.aw, x2 + side), min(self.ah, y2 + side))
+        still = self._stillness(region, padded)
+        if still is None:
+            return None
+        quiet, clipped, inner = still
+        flat = quiet | clipped
+        inside = np.zeros_like(flat)
+        inside[inner[1] : inner[3], inner[0] : inner[2]] = True
+        share, around = float(flat[inside].mean()), float(flat[~inside].mean())
+        logger.debug("Overlay test at {}: {:.2f} of the place quiet or clipped, {:.3f} around", padded, share, around)
+        return share >= OVERLAY_SHARE and share >= OVERLAY_RATIO * around
+
     def _quiet(self, region: Box, padded: Box) -> tuple[np.ndarray, Box] | None:
         """The quiet pixels of `region` (uint8, its own size) and the padded box grown to those touching
         it, or None when the scene is too clean to tell."""
+        still = self._stillness(region, padded)
+        if still is None:
+            return None
+        quiet, clipped, inner = still
+        quiet = without_specks((quiet & ~clipped).astype(np.uint8), max(QUIET_SPECK, round(QUIET_PART * _area(inner))))
+        gap = max(5, min(inner[2] - inner[0], inner[3] - inner[1]) | 1)  # between a logo and its words
+        box = _touching(quiet, inner, gap)
+        logger.debug("Quiet growth over {}: grown to {}", region, box)
+        return quiet, box
+
+    def _stillness(self, region: Box, padded: Box) -> tuple[np.ndarray, np.ndarray, Box] | None:
+        """Per pixel of `region` across the kept samples: whether it varies less than `QUIET` of what the
+        scene's pixels of its brightness do (outside the padded box), and whether it is blown out or
+        crushed (no noise there either, whatever it shows); with the padded box within the region. None
+        when the scene varies less than `NOISE_FLOOR`."""
         rx1, ry1, rx2, ry2 = region
-        stack = np.stack([frame[ry1:ry2, rx1:rx2] for _, frame in self.looks]).astype(np.float32)
-        spread = stack.mean(axis=3).std(axis=0)
+        stack = np.stack([frame[ry1:ry2, rx1:rx2] for _, frame in sorted(self.looks, key=lambda look: look[0])])
+        stack = stack.astype(np.float32)
+        # From one sample to the next, the largest changes left out: someone walking by or a mark that
+        # jumps away is not the place's noise.
+        steps = np.abs(np.diff(stack.mean(axis=3), axis=0))
+        kept = max(1, round(STEADY_STEPS * len(steps)))
+        spread = np.partition(steps, kept - 1, axis=0)[:kept].mean(axis=0)
         level = np.median(stack, axis=0)
-        clipped = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)  # no noise there either
+        clipped = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)
         inner = _within(padded, region, (rx2 - rx1, ry2 - ry1))
         outside = np.ones_like(spread, bool)
         outside[inner[1] : inner[3], inner[0] : inner[2]] = False
         noise = float(np.median(spread[outside]))
         if noise < NOISE_FLOOR:
+            logger.debug("Scene noise {:.2f} over {}: too clean to tell an overlay by", noise, region)
             return None
         # A camera's noise grows with brightness: a shadow varies less than a lit wall, and is no mark.
         bins = np.minimum(level.mean(axis=2) // LEVEL_BIN, 255 // LEVEL_BIN).astype(np.int32)
@@ -669,12 +728,7 @@ class EvidenceDetector(Detector):
             scene = spread[outside & (bins == b)]
             if scene.size >= LEVEL_PIXELS:
                 expected[b] = np.median(scene)
-        quiet = ((spread < QUIET * expected[bins]) & ~clipped).astype(np.uint8)
-        quiet = without_specks(quiet, max(QUIET_SPECK, round(QUIET_PART * _area(inner))))
-        gap = max(5, min(inner[2] - inner[0], inner[3] - inner[1]) | 1)  # between a logo and its words
-        box = _touching(quiet, inner, gap)
-        logger.debug("Quiet growth over {}: scene noise {:.2f}, grown to {}", region, noise, box)
-        return quiet, box
+        return spread < QUIET * expected[bins], clipped, inner
 
     def _mark(self, spot: Spot, template: np.ndarray, evidence: str, growth: Growth | None) -> Mark:
         """The mark at this spot in source pixels; its mask is the template's strong edges with closed

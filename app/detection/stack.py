@@ -30,11 +30,11 @@ def build(ctx: BuildContext) -> Choice:
         model = map_predictor(text_network(text))
         sources["text"] = lambda w, h: MapDetector(model, plan.device, plan.yolo_batch, w, h,
                                                    long_side=settings.proposal_long_side)
-    trained = set()
+    trained: dict[str, float] = {}  # source: the score at which its word alone decides a still scene
     if trained_predict is not None:
         sources["trained"] = lambda w, h: MapDetector(trained_predict, plan.device, plan.yolo_batch, w, h, reading,
                                                       "trained", settings.proposal_long_side)
-        trained.add("trained")
+        trained["trained"] = settings.watermark_sure_score
     yolo = yolo_weights(settings)
     if yolo is not None:
         from app.detection.yolo import YoloDetector, load_yolo, ultralytics_predictor
@@ -42,6 +42,6 @@ def build(ctx: BuildContext) -> Choice:
         predictor = ultralytics_predictor(load_yolo(yolo))
         analysis = replace(plan, detection_stride=1)
         sources["yolo"] = lambda w, h: YoloDetector(predictor, analysis, w, h, settings.yolo_confidence, 100.0)
-        trained.add("yolo")
+        trained["yolo"] = settings.yolo_confidence
     detector = EvidenceDetector(sources, trained, info, settings.evidence_sample_fps, ctx.max_bbox_percent)
     return Choice(detector, "auto", "general stack: " + ", ".join(sources) + " proposals, temporal evidence decides")
