@@ -207,13 +207,13 @@ def test_evidence_rules_on_hand_made_sightings() -> None:
     still = [picture + rng.normal(0, 3, picture.shape).astype(np.float32) for _ in range(6)]
     changing = [rng.uniform(0, 200, (2, 32, 32)).astype(np.float32) for _ in range(6)]
     decide = EvidenceDetector._evidence
-    assert decide(0.95, 0.97, 0, 0, False, 6, 1) is None
-    assert decide(0.95, 0.97, 6, 6, False, 6, 1).startswith("still scene")
-    assert decide(0.95, 0.97, 6, 2, False, 6, 1) is None
-    assert decide(0.95, 0.97, 6, 2, True, 6, 1).startswith("still scene")
-    assert decide(0.95, 0.97, 2, 0, True, 6, 1) is None
-    assert decide(0.95, 0.2, 0, 0, False, 6, 1).startswith("stays while")
-    assert decide(0.6, 0.5, 0, 0, False, 6, 3).startswith("the same picture takes turns")
+    assert decide(0.95, 0.97, 0, 0, lambda: False, 6, 1) is None
+    assert decide(0.95, 0.97, 6, 6, lambda: False, 6, 1).startswith("still scene")
+    assert decide(0.95, 0.97, 6, 2, lambda: False, 6, 1) is None
+    assert decide(0.95, 0.97, 6, 2, lambda: True, 6, 1).startswith("still scene")
+    assert decide(0.95, 0.97, 2, 0, lambda: True, 6, 1) is None
+    assert decide(0.95, 0.2, 0, 0, lambda: False, 6, 1).startswith("stays while")
+    assert decide(0.6, 0.5, 0, 0, lambda: False, 6, 3).startswith("the same picture takes turns")
 
     turns = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([3, 4, 5], still[3:], changing[3:])]
     at_once = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([0, 1, 2], still[3:], changing[3:])]

@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -119,6 +120,12 @@ def _matched(template: np.ndarray, pictures: dict[int, np.ndarray]) -> dict[int,
                                            pictures.values()), strict=True))
 
 
+def _grown(box: Box, by: int, width: int, height: int) -> Box:
+    """`box` grown by `by` px on every side, clipped to a frame of `width` x `height`."""
+    x1, y1, x2, y2 = box
+    return max(0, x1 - by), max(0, y1 - by), min(width, x2 + by), min(height, y2 + by)
+
+
 def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
@@ -190,7 +197,7 @@ def _united(whole: Mark, part: Mark, width: int, height: int) -> Mark:
     x2, y2 = max(whole.box[2], part.box[2]), max(whole.box[3], part.box[3])
     short = lambda b: min(b[2] - b[0], b[3] - b[1])  # noqa: E731
     extra = max(0, round(PAD * (short((x1, y1, x2, y2)) - max(short(whole.box), short(part.box))) / (1 + 2 * PAD)))
-    box = (max(0, x1 - extra), max(0, y1 - extra), min(width, x2 + extra), min(height, y2 + extra))
+    box = _grown((x1, y1, x2, y2), extra, width, height)
     mask = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
     for m in (whole, part):
         mask[m.box[1] - box[1] : m.box[3] - box[1], m.box[0] - box[0] : m.box[2] - box[0]] |= m.mask.astype(np.uint8)
@@ -264,9 +271,8 @@ class Spot:
     def reach(self, width: int, height: int) -> Box:
         """Where the rest of a mark may be: the padded box grown by twice its height each way (a logo
         beside or above the words that were proposed)."""
-        x1, y1, x2, y2 = self.regions(width, height)[0]
-        g = REACH * (y2 - y1)
-        return max(0, x1 - g), max(0, y1 - g), min(width, x2 + g), min(height, y2 + g)
+        padded = self.regions(width, height)[0]
+        return _grown(padded, REACH * (padded[3] - padded[1]), width, height)
 
     def regions(self, width: int, height: int) -> tuple[Box, Box]:
         """The spot's box grown to take in a mark's outline and shadow, and the surroundings (the box
@@ -274,7 +280,7 @@ class Spot:
         x1, y1, x2, y2 = self.box
         pad = max(2, round(PAD * min(x2 - x1, y2 - y1)))
         gx, gy = max(8, (x2 - x1) // 2), max(8, (y2 - y1) // 2)
-        return ((max(0, x1 - pad), max(0, y1 - pad), min(width, x2 + pad), min(height, y2 + pad)),
+        return (_grown(self.box, pad, width, height),
                 (max(0, x1 - gx), max(0, y1 - gy), min(width, x2 + gx), min(height, y2 + gy)))
 
 
@@ -411,8 +417,7 @@ class EvidenceDetector(Detector):
         wanted: dict[int, list[tuple[int, int, Box, list[Mark]]]] = {}
         for start in starts:
             for k, mark in enumerate(self.marks):
-                x1, y1, x2, y2 = mark.box
-                box = (max(0, x1 - pad), max(0, y1 - pad), min(self.width, x2 + pad), min(self.height, y2 + pad))
+                box = _grown(mark.box, pad, self.width, self.height)
                 over = [m for m in self.marks if _touch(m.box, box)]
                 taken = set().union(*(m.hits for m in over))
                 away = set().union(*(m.hits for m in self.marks if not _touch(m.box, box))) - taken
@@ -543,8 +548,7 @@ class EvidenceDetector(Detector):
                 continue
             around = float(np.median([self._consistency(m.contexts) for m in members]))
             trained, sure = sum(m.trained_hits for m in members), sum(m.sure_hits for m in members)
-            overlaid = APPEARANCE_SHARE * len(hits) <= trained and sure < APPEARANCE_SHARE * len(hits) and \
-                bool(self._overlaid(members[0]))
+            overlaid = partial(self._overlaid, members[0])
             evidence = self._evidence(consistency, around, trained, sure, overlaid, len(hits), _jumps(members))
             growth = None if evidence is None else \
                 self._quiet_growth(members[0]) if evidence.startswith("still scene") else self._growth(members)
@@ -593,19 +597,19 @@ class EvidenceDetector(Detector):
         return best_shift(_resized(template, other.crop_size), other_template)[2] >= SAME_MARK
 
     @staticmethod
-    def _evidence(inside: float, around: float, trained_hits: int, sure_hits: int, overlaid: bool, hits: int,
-                  places: int) -> str | None:
+    def _evidence(inside: float, around: float, trained_hits: int, sure_hits: int,
+                  overlaid: Callable[[], bool | None], hits: int, places: int) -> str | None:
         """Why sightings are a mark, or None: the same picture takes turns at a few places (a jumping
         mark), or its inside stays while its surroundings change, or, on a still scene, a trained
-        watermark detector says so, surely or where the pixels lack the camera's noise (`overlaid`):
-        below its sure score it also fires on scenery (a building's windows on a fixed camera)."""
+        watermark detector says so, surely or where the pixels lack the camera's noise (`overlaid`, asked
+        only then): below its sure score it also fires on scenery (a building's windows on a fixed camera)."""
         if places >= 2:
             return f"the same picture takes turns at {places} places"
         if inside - around >= MOVING_MARGIN:
             return f"stays while the scene around it changes (inside {inside:.2f}, around {around:.2f})"
         if sure_hits >= APPEARANCE_SHARE * hits:
             return "still scene: the trained watermark detector confirms it"
-        if trained_hits >= APPEARANCE_SHARE * hits and overlaid:
+        if trained_hits >= APPEARANCE_SHARE * hits and overlaid():
             return "still scene: the trained watermark detector confirms it, and its pixels lack the camera's noise"
         return None
 
@@ -647,7 +651,7 @@ class EvidenceDetector(Detector):
         x1, y1, x2, y2 = padded
         side = max(x2 - x1, y2 - y1)
         for reach in (side, 2 * side, 4 * side):
-            region = (max(0, x1 - reach), max(0, y1 - reach), min(self.aw, x2 + reach), min(self.ah, y2 + reach))
+            region = _grown(padded, reach, self.aw, self.ah)
             grown = self._quiet(region, padded)
             if grown is None:
                 return None
@@ -672,9 +676,7 @@ class EvidenceDetector(Detector):
         if len(self.looks) < QUIET_LOOKS:
             return None
         padded = spot.regions(self.aw, self.ah)[0]
-        x1, y1, x2, y2 = padded
-        side = max(x2 - x1, y2 - y1)
-        region = (max(0, x1 - side), max(0, y1 - side), min(self.aw, x2 + side), min(self.ah, y2 + side))
+        region = _grown(padded, max(padded[2] - padded[0], padded[3] - padded[1]), self.aw, self.ah)
         still = self._stillness(region, padded)
         if still is None:
             return None
