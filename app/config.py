@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # Box score at which the stack reads the trained detector's map; unset: its card's threshold (per-box
     # precision 0.95 on the synthetic validation split). Real still-scene marks score 0.80-0.90 (bench:
     # vtest_logo, tree_text); so does scenery on a fixed camera (a building's windows), so below
-    # `watermark_sure_score` a still scene's mark must also lack the camera's noise.
+    # `watermark_sure_score` a still scene's mark must also lack the camera's noise, and a still image
+    # (no time to back the detector) is read at the sure score.
     watermark_score: float | None = Field(default=0.8, gt=0, lt=1)
     watermark_sure_score: float = Field(default=0.93, gt=0, le=1)
     device: DeviceName = "auto"

@@ -19,7 +19,7 @@ from app.config import ProcessOptions, Settings
 from app.detection.stack import build
 from app.gpu import make_plan
 from app.registry import BuildContext
-from app.detection.evidence import EvidenceDetector, Spot, _jumps
+from app.detection.evidence import EvidenceDetector, Spot, _jumps, _trained_samples
 from app.detection.types import Detection, Detector, Reading, iou
 from app.detection.text import MapDetector, map_predictor, model_path, text_network
 from app.media.probe import probe
@@ -219,6 +219,11 @@ def test_evidence_rules_on_hand_made_sightings() -> None:
     at_once = [_spot([0, 1, 2], still[:3], changing[:3]), _spot([0, 1, 2], still[3:], changing[3:])]
     assert _jumps(turns) == 2 and _jumps(at_once) == 1
 
+    for spot, sure in zip(turns + at_once, ({0, 1}, {3, 4}, {0}, {0}), strict=True):
+        spot.trained_at, spot.sure_at = set(spot.hits), sure
+    assert _trained_samples(turns) == (6, 4) and _trained_samples(at_once) == (3, 1)
+    assert decide(0.95, 0.97, *_trained_samples(at_once), lambda: False, 3, 1) is None, "lookalikes' hits add up"
+
 
 class ScriptedMaps:
     """A probability-map predictor that marks one box, and raises CUDA OOM for batches over `fits`
@@ -276,6 +281,24 @@ report = WatermarkRemovalService().clean("samples/sample.mp4", sys.argv[1])
 print(json.dumps({"device": report.device, "marked": report.watermark_frames,
                   "torch": "torch" in sys.modules, "onnx2torch": "onnx2torch" in sys.modules}))
 """
+
+
+@pytest.mark.parametrize("sure", [None, 0.8])
+def test_a_still_image_is_read_at_the_sure_score(sure: float | None, tmp_path: Path) -> None:
+    """A still image has no time to back the trained detector, which alone decides it: it is read at
+    WATERMARK_SURE_SCORE, where vtest's building is no mark; read at 0.8 (WATERMARK_SCORE, the video
+    stack's reading) the building's windows are boxed and would be repainted."""
+    frame = cv2.resize(next(iter(clip_frames("vtest.avi", 1))), (384, 288), interpolation=cv2.INTER_AREA)
+    source, out = tmp_path / "still.png", tmp_path / "clean.png"
+    cv2.imwrite(str(source), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    settings = Settings(device="cpu") if sure is None else Settings(device="cpu", watermark_sure_score=sure)
+    report = WatermarkRemovalService(settings, probe_gpu=False).clean(source, out)
+    assert report.detector == "trained"
+    if sure is None:
+        assert report.frames[0].boxes == []
+        assert (cv2.imread(str(out)) == cv2.imread(str(source))).all()
+    else:
+        assert report.frames[0].boxes, "below the sure score the building is boxed"
 
 
 def test_the_cpu_path_cleans_the_sample_without_importing_torch(tmp_path: Path) -> None:

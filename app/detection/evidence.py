@@ -170,6 +170,12 @@ def _jumps(spots: list[Spot]) -> int:
     return turns if turns == len(spots) else 1
 
 
+def _trained_samples(spots: list[Spot]) -> tuple[int, int]:
+    """Samples at which a trained detector proposed any of `spots`, and at which one was sure of it: counted
+    per sample, as a family's hits are, so places seen at the same samples (lookalikes) do not add up."""
+    return len(set().union(*(s.trained_at for s in spots))), len(set().union(*(s.sure_at for s in spots)))
+
+
 def _merged(marks: list[Mark], width: int, height: int) -> list[Mark]:
     """Marks that touch and are seen at the same samples are parts of one (the proposals split a
     logo into its top and bottom): one mark over their union, masks united, checked per frame by its
@@ -242,10 +248,8 @@ class Spot:
     box: Box
     crop_size: tuple[int, int]
     hits: list[int] = field(default_factory=list)
-    trained_hits: int = 0
-    trained_last: int = -1
-    sure_hits: int = 0  # samples where a trained detector fired at its sure score
-    sure_last: int = -1
+    trained_at: set[int] = field(default_factory=set)  # samples where a trained detector proposed it
+    sure_at: set[int] = field(default_factory=set)  # ... at its sure score
     sides: list[list[int]] = field(default_factory=list)  # per side, the two farthest proposals' values
     crops: list[np.ndarray] = field(default_factory=list)
     contexts: list[np.ndarray] = field(default_factory=list)
@@ -489,12 +493,10 @@ class EvidenceDetector(Detector):
         spot.widen(box)
         if not spot.hits or spot.hits[-1] != self.samples:
             spot.hits.append(self.samples)
-        if source in self.trained and spot.trained_last != self.samples:
-            spot.trained_hits += 1
-            spot.trained_last = self.samples
-        if source in self.trained and score >= self.trained[source] and spot.sure_last != self.samples:
-            spot.sure_hits += 1
-            spot.sure_last = self.samples
+        if source in self.trained:
+            spot.trained_at.add(self.samples)
+            if score >= self.trained[source]:
+                spot.sure_at.add(self.samples)
         return best
 
     def _sighting(self, spot: Spot, frame: np.ndarray) -> None:
@@ -547,7 +549,7 @@ class EvidenceDetector(Detector):
             if consistency < CONSISTENT:
                 continue
             around = float(np.median([self._consistency(m.contexts) for m in members]))
-            trained, sure = sum(m.trained_hits for m in members), sum(m.sure_hits for m in members)
+            trained, sure = _trained_samples(members)
             overlaid = partial(self._overlaid, members[0])
             evidence = self._evidence(consistency, around, trained, sure, overlaid, len(hits), _jumps(members))
             growth = None if evidence is None else \

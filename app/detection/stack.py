@@ -19,8 +19,11 @@ def build(ctx: BuildContext) -> Choice:
     trained_weights = watermark_weights(settings)
     trained_predict = map_predictor(watermark_network(trained_weights)) if trained_weights is not None else None
     reading = watermark_reading(trained_weights, settings) if trained_weights is not None else None
-    if info.frames <= 1 and trained_predict is not None:
-        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, reading, "trained",
+    if info.frames <= 1 and trained_predict is not None and reading is not None:
+        # Alone, with no pixels over time to back it: read at the score at which its word alone decides a still
+        # scene (below it, it boxes scenery such as a building's windows).
+        sure = replace(reading, box_score=max(reading.box_score, settings.watermark_sure_score))
+        still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, sure, "trained",
                             settings.proposal_long_side)
         return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
     sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
