@@ -7,6 +7,11 @@ leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, l
 scene text that moves with the scene, and subtitles. Backgrounds come from the validation part of
 `training.assets` (never trained on) and the marks from fonts and logos the training set does not
 use (OpenCV's Hershey font, opencv-doc's logo).
+
+A second, generated set draws its marks from the training generator (`training.dataset.random_placed`:
+text, logos or badge + handle, 2-30 % of the width, opacity 0.25-1, corners most often) but with
+fonts and icons from packages training never unpacks, over the same backgrounds, fixed or moving:
+the variety of marks users bring, which the fixed set above does not show.
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ import numpy as np
 
 from bench.clips import Clip, _build
 from scripts.footage import clip_frames, logo_rgba, pan_frames, text_rgba
-from training.assets import load
+from training.assets import Assets, icon_files, load, unpack
+from training.dataset import random_placed
 
 SIZE = (640, 360)
 FPS = 25
 SECONDS = 8
+# Marks for the generated set from packages `training.assets` never unpacks, so no mark was trained on.
+HELD_OUT_FONTS = ("fonts-lato", "fonts-freefont-ttf")
+HELD_OUT_ICONS = "mate-icon-theme"
+GENERATED, GENERATED_SEED = 16, 22
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,26 @@ def _scene_text(background: Path) -> Iterator[np.ndarray]:
     return pan_frames(image, SIZE, FPS * SECONDS, FPS)
 
 
+def _generated(work: Path, backgrounds: list[Path]) -> list[Case]:
+    """Generated marks (held-out fonts and icons) over vtest (every fourth clip) or panned held-out pictures."""
+    marks = Assets([], [], icon_files(unpack(HELD_OUT_ICONS)),
+                   sorted(p for package in HELD_OUT_FONTS for p in unpack(package).rglob("*.ttf")))
+    cases = []
+    for k in range(GENERATED):
+        rng = np.random.default_rng([GENERATED_SEED, k])
+        camera = "fixed" if k % 4 == 3 else "moving"
+        frames, fps = (_fixed(37 * k % 700, 100), 10.0) if camera == "fixed" else \
+            (_moving(backgrounds, 3 * k + 1, 2, SECONDS), float(FPS))
+        height, width = frames[0].shape[:2]
+        placed = random_placed(rng, marks, (width, height))
+        name = f"generated_{k:02d}_{camera}"
+        mh, mw = placed.mark.shape[:2]
+        clip = _build(work, name, f"{mw}x{mh} px at {placed.opacity:.2f}", frames, fps,
+                      [[(placed.mark, placed.x, placed.y, placed.opacity)]] * len(frames))
+        cases.append(Case(clip, camera, "opaque" if placed.opacity >= 0.95 else "semi", "generated", "still"))
+    return cases
+
+
 def build(work: Path) -> list[Case]:
     """Every validation clip (built once into `work`, reused after)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -147,4 +177,4 @@ def build(work: Path) -> list[Case]:
         clip = _build(work, name, name.removeprefix("clean_").replace("_", " ") + ", no mark", frames, fps,
                       [[] for _ in frames])
         cases.append(Case(clip, camera, "-", "none", "-"))
-    return cases
+    return cases + _generated(work, backgrounds)

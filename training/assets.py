@@ -88,7 +88,7 @@ def _photos() -> list[Path]:
             and not any(p.stem.startswith(prefix) for prefix in NOT_PHOTOS)]
 
 
-def _icons(root: Path) -> list[Path]:
+def icon_files(root: Path) -> list[Path]:
     """Colour icons large enough to be a logo (32 px and up), one file per icon name."""
     found: dict[str, Path] = {}
     for path in sorted(root.rglob("*.png")):
@@ -105,7 +105,7 @@ def load(small: bool = False) -> Assets:
     for name, root in roots.items():
         if "wallpaper" in name or "background" in name:
             backgrounds += _wallpapers(root)
-    icons = [p for name, root in roots.items() if "icon" in name for p in _icons(root)]
+    icons = [p for name, root in roots.items() if "icon" in name for p in icon_files(root)]
     fonts = sorted({p for name, root in roots.items() if name.startswith("fonts") for p in root.rglob("*.ttf")
                     if LATIN_FONT.match(p.stem)})
     return Assets(

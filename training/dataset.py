@@ -95,6 +95,12 @@ def random_mark(rng: np.random.Generator, assets: Assets, frame_width: int) -> n
     return fit_width(mark, width)
 
 
+def random_placed(rng: np.random.Generator, assets: Assets, size: tuple[int, int]) -> Placed:
+    """A random mark at a random place (corners most often), opacity 0.25-1."""
+    mark = random_mark(rng, assets, size[0])
+    return Placed(mark, *_position(rng, size, mark), float(rng.uniform(0.25, 1.0)))
+
+
 def tiled(rng: np.random.Generator, assets: Assets, size: tuple[int, int]) -> list[Placed]:
     """A stock-photo pattern: the same text repeated on a diagonal grid over the whole picture."""
     w, h = size
@@ -134,10 +140,7 @@ def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path
     elif roll < 0.16:
         placed = tiled(rng, assets, size)
     else:
-        placed = []
-        for _ in range(1 if roll < 0.85 else 2):
-            mark = random_mark(rng, assets, size[0])
-            placed.append(Placed(mark, *_position(rng, size, mark), float(rng.uniform(0.25, 1.0))))
+        placed = [random_placed(rng, assets, size) for _ in range(1 if roll < 0.85 else 2)]
     boxes = []
     for item in placed:
         clipped = _clip(item, size)
