@@ -78,8 +78,8 @@ def run(cases: list[Case], out: Path) -> list[dict]:
         started = time.perf_counter()
         output = out / f"{case.clip.name}.auto.mp4"
         report = service.clean(case.clip.marked, output, ProcessOptions(), preview=out / f"{case.clip.name}.jpg")
-        row = {"clip": case.clip.name, "description": case.clip.description, "camera": case.camera, "opacity": case.opacity, "mark": case.mark,
-               "placement": case.placement, "seconds": round(time.perf_counter() - started, 1),
+        row = {"clip": case.clip.name, "description": case.clip.description, "camera": case.camera,
+               "opacity": case.opacity, "mark": case.mark, "placement": case.placement, "seconds": round(time.perf_counter() - started, 1),
                **score(case, [f.model_dump() for f in report.frames], output), "notes": report.notes}
         if case.marked:
             row.update({"psnr_in": quality(case.clip, output)["psnr_in"], "delogo_psnr_in": delogo_psnr(case, out)})

@@ -26,7 +26,7 @@ import numpy as np
 
 from bench.clips import Clip, _build
 from scripts.footage import clip_frames, logo_rgba, pan_frames, text_rgba
-from training.assets import Assets, icon_files, load, unpack
+from training.assets import Assets, font_files, icon_files, load, unpack
 from training.dataset import random_placed
 
 SIZE = (640, 360)
@@ -130,7 +130,7 @@ def _scene_text(background: Path) -> Iterator[np.ndarray]:
 def _generated(work: Path, backgrounds: list[Path]) -> list[Case]:
     """Generated marks (held-out fonts and icons) over vtest (every fourth clip) or panned held-out pictures."""
     marks = Assets([], [], icon_files(unpack(HELD_OUT_ICONS)),
-                   sorted(p for package in HELD_OUT_FONTS for p in unpack(package).rglob("*.ttf")))
+                   sorted(p for package in HELD_OUT_FONTS for p in font_files(unpack(package))))
     cases = []
     for k in range(GENERATED):
         rng = np.random.default_rng([GENERATED_SEED, k])

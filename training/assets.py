@@ -98,6 +98,11 @@ def icon_files(root: Path) -> list[Path]:
     return list(found.values())
 
 
+def font_files(root: Path) -> list[Path]:
+    """The Latin-script TrueType fonts under `root`."""
+    return [p for p in sorted(root.rglob("*.ttf")) if LATIN_FONT.match(p.stem)]
+
+
 def load(small: bool = False) -> Assets:
     """Every asset of the chosen package set, backgrounds split into train and validation."""
     roots = {name: unpack(name) for name in (SMALL_PACKAGES if small else FULL_PACKAGES)}
@@ -106,8 +111,7 @@ def load(small: bool = False) -> Assets:
         if "wallpaper" in name or "background" in name:
             backgrounds += _wallpapers(root)
     icons = [p for name, root in roots.items() if "icon" in name for p in icon_files(root)]
-    fonts = sorted({p for name, root in roots.items() if name.startswith("fonts") for p in root.rglob("*.ttf")
-                    if LATIN_FONT.match(p.stem)})
+    fonts = sorted({p for name, root in roots.items() if name.startswith("fonts") for p in font_files(root)})
     return Assets(
         train_backgrounds=[p for p in backgrounds if not is_validation(p)],
         val_backgrounds=[p for p in backgrounds if is_validation(p)],
