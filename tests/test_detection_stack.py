@@ -232,9 +232,11 @@ class ScriptedMaps:
     def __init__(self, fits: int) -> None:
         self.fits = fits
         self.calls: list[tuple[int, str, bool]] = []
+        self.stats: list[np.ndarray | None] = []
 
-    def __call__(self, frames: np.ndarray, device: str, half: bool) -> np.ndarray:
+    def __call__(self, frames: np.ndarray, device: str, half: bool, stats: np.ndarray | None = None) -> np.ndarray:
         self.calls.append((len(frames), device, half))
+        self.stats.append(stats)
         if device == "cuda" and len(frames) > self.fits:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
         maps = np.zeros(frames.shape[:3], np.float32)
@@ -251,6 +253,18 @@ def test_map_detector_out_of_memory_halves_the_batch_then_moves_to_cpu(fits: int
     assert detector.ladder.device == device and detector.ladder.batch == batch
     assert predict.calls[0] == (8, "cuda", True) and predict.calls[-1][1:] == (device, device == "cuda")
     assert any("trained detector" in f for f in detector.fallbacks)
+
+
+def test_a_windowed_detector_reads_the_statistics_of_the_whole_call_however_the_batch_is_split() -> None:
+    """The window is the batch of samples the evidence pass hands over: an out-of-memory split of it must
+    not shrink the window every frame is read against."""
+    predict = ScriptedMaps(2)
+    frames = [np.full((352, 640, 3), 10 * k, np.uint8) for k in range(8)]
+    found = MapDetector(predict, "cuda", 8, 640, 352, Reading(0.5, 0.5, 0.0), "trained", windowed=True).detect(frames)
+    assert len(found) == 8 and [c[0] for c in predict.calls] == [8, 4, 2, 2, 2, 2]
+    window = predict.stats[0]
+    assert all(s is window for s in predict.stats) and window.shape == (352, 640, 4)
+    assert np.allclose(window[0, 0], [35, 35, 35, np.std(10 * np.arange(8))])
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: the trained detector (AP50 0.49) does not confirm this logo on "

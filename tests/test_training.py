@@ -17,9 +17,10 @@ import torch
 
 from app.models import SHIPPED_WATERMARK_MODEL, watermark_reading
 from app.config import Settings
-from app.detection.text import MapDetector, exported_graph, export_onnx, load_watermark_model, map_predictor, watermark_network
+from app.detection.text import MapDetector, exported_graph, export_onnx, load_watermark_model, map_predictor, \
+    network_input, watermark_network, window_stats
 from scripts.footage import clip_frames
-from training import assets, dataset
+from training import assets, clips, dataset
 from training.finetune import boxes_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,21 +38,27 @@ def test_smoke_training_writes_weights_card_and_curve(tmp_path: Path) -> None:
     assert set(card["validation"]) >= {"AP50", "precision", "recall", "threshold"}
     assert (out / "watermark-db-curve.png").stat().st_size > 1000
     assert card["onnx_sha256"] == hashlib.sha256((out / "watermark-db.onnx").read_bytes()).hexdigest()
-    predict = map_predictor(watermark_network(weights))
-    dets = MapDetector(predict, "cpu", 2, 320, 192).detect([np.zeros((192, 320, 3), np.uint8)] * 2)
+    assert card["input"] == "frame+window" and card["frame_only_validation"]["true_boxes"] > 0
+    assert [c.get("stage") for c in card["curve"]] == [None, "window"]
+    network = watermark_network(weights)
+    assert network.windowed
+    detector = MapDetector(map_predictor(network), "cpu", 2, 320, 192, windowed=True)
+    dets = detector.detect([np.zeros((192, 320, 3), np.uint8)] * 2)
     assert len(dets) == 2
 
 
 def test_shipped_onnx_export_is_the_shipped_weights() -> None:
-    """The CPU runs the card's ONNX export, CUDA the state dict: both must be one network."""
+    """The CPU runs the card's ONNX export, CUDA the state dict: both must be one network, reading the same
+    input (a window's statistics beside the frame when the card says so)."""
     weights = ROOT / "models" / "watermark-db.pt"
     card = json.loads(weights.with_suffix(".json").read_text())
     assert card["onnx_sha256"] == hashlib.sha256(weights.with_suffix(".onnx").read_bytes()).hexdigest()
     frames = np.stack([cv2.resize(f, (320, 192)) for f in itertools.islice(clip_frames("vtest.avi"), 0, 60, 20)])
-    x = torch.from_numpy(np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) / 127.5 - 1.0)
+    network = watermark_network(weights)
+    stats = window_stats(frames) if network.windowed else None
     with torch.inference_mode():
-        expected = load_watermark_model(weights)(x)[:, 0].numpy()
-    got = map_predictor(watermark_network(weights))(frames, "cpu", False)
+        expected = load_watermark_model(weights)(torch.from_numpy(network_input(frames, stats)))[:, 0].numpy()
+    got = map_predictor(network)(frames, "cpu", False, stats)
     assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
 
 
@@ -76,6 +83,27 @@ def test_dataset_rebuilds_bit_for_bit_with_exact_labels(tmp_path: Path) -> None:
     labelled = [boxes_of(p, 640, 360) for p in sorted((tmp_path / "a" / "labels" / "train").iterdir())]
     assert sum(len(b) for b in labelled) >= 4
     assert all(0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 640 for boxes in labelled for x1, y1, x2, y2 in boxes)
+
+
+def test_window_dataset_rebuilds_bit_for_bit_and_stores_the_windows_statistics(tmp_path: Path) -> None:
+    small = assets.load(small=True)
+    for run in ("a", "b"):
+        clips.write_split(tmp_path / run, "train", 8, 3, small, small.train_backgrounds)
+    for folder in ("images", "windows", "labels"):
+        for a in sorted((tmp_path / "a" / folder / "train").iterdir()):
+            assert a.read_bytes() == (tmp_path / "b" / folder / "train" / a.name).read_bytes(), a
+    rng = np.random.default_rng([3, 2, 0])
+    frames, target, boxes = clips.make_window(rng, small, small.train_backgrounds)
+    assert 1 <= len(frames) <= clips.WINDOW and 0 <= target < len(frames)
+    stored = clips.stored_stats(tmp_path / "a" / "windows" / "train" / "000000.png")
+    h, w = frames[0].shape[:2]
+    assert stored.shape == (h, w, 4)
+    labelled = boxes_of(tmp_path / "a" / "labels" / "train" / "000000.txt", w, h)
+    assert len(labelled) == len(boxes)
+    assert all(abs(a - b) <= 1 for got, want in zip(labelled, boxes) for a, b in zip(got, want))
+    assert np.abs(stored[..., :3] - np.mean(frames, axis=0)).mean() < 6, "the mean colour, in RGB, after the encode"
+    still = np.stack([frames[target]] * 3)
+    assert np.allclose(window_stats(still)[..., 3], 0) and np.allclose(window_stats(still)[..., :3], frames[target])
 
 
 def test_validation_backgrounds_are_never_trained_on() -> None:

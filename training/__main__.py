@@ -19,12 +19,15 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)
     parser.add_argument("--model", choices=["finetune", "yolo"], default=None)
     parser.add_argument("--architecture", default=None)
+    parser.add_argument("--start", type=Path, default=None,
+                        help="frame-only weights to run the second (window) stage from, instead of the first stage")
     args = parser.parse_args(argv)
-    base = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=4, small_assets=True) if args.smoke else Recipe()
+    base = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=4, small_assets=True,
+                                  window_images=8, window_val_images=4, window_epochs=1) if args.smoke else Recipe()
     chosen = {f.name: getattr(args, f.name) for f in fields(Recipe)
               if getattr(args, f.name, None) is not None}
     recipe = Recipe(**{**base.__dict__, **chosen})
-    run_all(recipe, args.work, args.out)
+    run_all(recipe, args.work, args.out, args.start)
 
 
 if __name__ == "__main__":

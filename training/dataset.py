@@ -8,9 +8,11 @@ exact boxes of each mark's visible pixels (one class, "watermark").
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -25,6 +27,7 @@ SHAPES = ((640, 360), (640, 360), (640, 360), (360, 640), (480, 360))
 CRFS = (18, 23, 28, 33)
 GROUP = 32  # images encoded together as one short video
 MIN_BOX = 3  # px: a mark smaller than this after clipping is not labelled
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,30 @@ def x264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
     return list(np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3))
 
 
-def _yolo_lines(boxes: list, w: int, h: int) -> str:
+def encoded_by_shape(items: list[list[np.ndarray]], crf: int) -> list[list[np.ndarray]]:
+    """Each item's frames after a real libx264 round trip at `crf`, the items of one shape encoded
+    together, in order, as one video (an encode per item would cost more than the rest of the build)."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for k, frames in enumerate(items):
+        by_shape.setdefault(frames[0].shape, []).append(k)
+    out: list[list[np.ndarray]] = [[] for _ in items]
+    for members in by_shape.values():
+        decoded = x264_roundtrip([f for k in members for f in items[k]], crf)
+        for k in members:
+            out[k], decoded = decoded[: len(items[k])], decoded[len(items[k]) :]
+    return out
+
+
+def seeded_groups(count: int, group: int, seed: list[int], make: Callable[[np.random.Generator], T]
+                  ) -> Iterator[tuple[int, list[T], int]]:
+    """Items 0..count-1, each made from its own generator seeded with `seed` + [index] (so any item can be
+    rebuilt alone), in groups of `group`: (first index, items, the group's CRF)."""
+    for start in range(0, count, group):
+        items = [make(np.random.default_rng([*seed, i])) for i in range(start, min(count, start + group))]
+        yield start, items, CRFS[np.random.default_rng([*seed, start, 7]).integers(0, len(CRFS))]
+
+
+def yolo_lines(boxes: list, w: int, h: int) -> str:
     return "".join(f"0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n"
                    for x1, y1, x2, y2 in boxes)
 
@@ -180,21 +206,15 @@ def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, ba
     images.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     split_id = {"train": 0, "val": 1}[split]
-    for start in range(0, count, GROUP):
-        batch = [make_sample(np.random.default_rng([seed, split_id, i]), assets, backgrounds)
-                 for i in range(start, min(count, start + GROUP))]
-        crf = CRFS[np.random.default_rng([seed, split_id, start, 7]).integers(0, len(CRFS))]
-        by_shape: dict[tuple[int, ...], list[int]] = {}
-        for k, (frame, _) in enumerate(batch):
-            by_shape.setdefault(frame.shape, []).append(k)
-        for members in by_shape.values():
-            decoded = x264_roundtrip([batch[k][0] for k in members], crf)
-            for k, frame in zip(members, decoded, strict=True):
-                index = start + k
-                h, w = frame.shape[:2]
-                cv2.imwrite(str(images / f"{index:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, 95])
-                (labels / f"{index:06d}.txt").write_text(_yolo_lines(batch[k][1], w, h))
+    groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds))
+    for start, batch, crf in groups:
+        encoded = encoded_by_shape([[frame] for frame, _ in batch], crf)
+        for k, ([frame], (_, boxes)) in enumerate(zip(encoded, batch, strict=True)):
+            index = start + k
+            h, w = frame.shape[:2]
+            cv2.imwrite(str(images / f"{index:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            (labels / f"{index:06d}.txt").write_text(yolo_lines(boxes, w, h))
         logger.info("{}: {}/{} images", split, min(count, start + GROUP), count)
 
 

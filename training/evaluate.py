@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ import numpy as np
 
 from app.detection.text import MapDetector, Network, map_predictor
 from app.detection.types import Reading, iou
+from training.clips import stored_stats
 from training.finetune import boxes_of
 
 PROBABILITY = 0.5
@@ -26,19 +26,24 @@ ON_MARK = 0.5  # share of a box that must lie on marks for it to count as right
 
 
 def _detections(network: Network, data: Path, split: str) -> list[tuple[list, list]]:
-    """Per image: (detections with their scores, true boxes)."""
+    """Per image: (detections with their scores, true boxes). A windowed network reads each image's
+    window statistics (the temporal dataset's `windows` folder), or on a dataset of still pictures those
+    of the picture alone (a window of one, as a still image at run time); a frame-only one, the frame."""
     images = sorted((data / "images" / split).glob("*.jpg"))
-    by_shape: dict[tuple[int, int], list[tuple[Path, np.ndarray]]] = defaultdict(list)
+    windows = data / "windows" / split
+    predict = map_predictor(network)
+    detectors: dict[tuple[int, int], MapDetector] = {}
+    out = []
     for path in images:
         picture = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        by_shape[picture.shape[:2]].append((path, picture))
-    out = []
-    predict = map_predictor(network)
-    for (h, w), items in by_shape.items():
-        detector = MapDetector(predict, "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained")
-        found = detector.detect([p for _, p in items])
-        for (path, _), dets in zip(items, found, strict=True):
-            out.append((dets, boxes_of(data / "labels" / split / f"{path.stem}.txt", w, h)))
+        h, w = picture.shape[:2]
+        if (h, w) not in detectors:
+            detectors[(h, w)] = MapDetector(predict, "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained",
+                                            windowed=network.windowed)
+        stored = windows / f"{path.stem}.png"
+        stats = stored_stats(stored) if network.windowed and stored.is_file() else None
+        dets = detectors[(h, w)].detect([picture], stats)[0]
+        out.append((dets, boxes_of(data / "labels" / split / f"{path.stem}.txt", w, h)))
     return out
 
 
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=main.__doc__)
     parser.add_argument("weights", type=Path)
-    parser.add_argument("--data", type=Path, default=Path(".cache/training/data"), help="the dataset `make train` built")
+    parser.add_argument("--data", type=Path, default=Path(".cache/training/data"),
+                        help="a dataset `make train` built: data (still pictures) or windows (the window stage's)")
     parser.add_argument("--reading-at", type=float, default=AUTO_READING, help="box score `auto` reads the map at")
     args = parser.parse_args(argv)
     print(json.dumps(evaluate(watermark_network(args.weights.resolve()), args.data, reading_at=args.reading_at)))

@@ -20,12 +20,14 @@ import torch
 import torch.nn.functional as F
 from loguru import logger
 
-from app.detection.text import load_text_model, model_path
+from app.detection.text import input_channels, load_text_model, model_path, network_input, widened
+from training.clips import stored_stats
 
 TILE = 320  # training crops are TILE x TILE, so images of any shape batch together
 # Pictures are rescaled by a factor from this range before cropping: the dataset's frames are 640 px
 # wide, the worker reads frames at up to 960 px (1.5x), and marks come at every size in between.
 SCALES = (0.6, 1.6)
+WINDOW_LR = 5e-4  # the second stage starts from a trained network: half the first stage's peak rate
 
 
 def boxes_of(label: Path, width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -45,17 +47,24 @@ def target(boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]) -> np
     return mask
 
 
-def _sample(rng: np.random.Generator, image: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A TILE x TILE crop of a rescaled picture and its target, marks kept whole more often than not."""
+def _sample(rng: np.random.Generator, image: Path, labels: Path, windows: Path | None
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """A TILE x TILE crop of a rescaled picture (and of its window's statistics when `windows` holds
+    them) and its target, marks kept whole more often than not."""
     picture = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
     h, w = picture.shape[:2]
     mask = target(boxes_of(labels / f"{image.stem}.txt", w, h), (h, w))
     scale = rng.uniform(*SCALES)
     picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    mask = cv2.resize(mask, (picture.shape[1], picture.shape[0]), interpolation=cv2.INTER_NEAREST)
+    size = (picture.shape[1], picture.shape[0])
+    mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
     pad_y, pad_x = max(0, TILE - picture.shape[0]), max(0, TILE - picture.shape[1])
     picture = np.pad(picture, ((0, pad_y), (0, pad_x), (0, 0)), mode="reflect")
     mask = np.pad(mask, ((0, pad_y), (0, pad_x)))
+    stats = None
+    if windows is not None:
+        stats = cv2.resize(stored_stats(windows / f"{image.stem}.png"), size, interpolation=cv2.INTER_AREA)
+        stats = np.pad(stats, ((0, pad_y), (0, pad_x), (0, 0)), mode="reflect")
     ys, xs = np.nonzero(mask)
     if len(ys) and rng.random() < 0.7:  # centre the crop near a mark
         k = rng.integers(0, len(ys))
@@ -63,12 +72,8 @@ def _sample(rng: np.random.Generator, image: Path, labels: Path) -> tuple[np.nda
         x = int(np.clip(xs[k] - rng.integers(0, TILE), 0, picture.shape[1] - TILE))
     else:
         y, x = int(rng.integers(0, picture.shape[0] - TILE + 1)), int(rng.integers(0, picture.shape[1] - TILE + 1))
-    return picture[y : y + TILE, x : x + TILE], mask[y : y + TILE, x : x + TILE]
-
-
-def _batch(pictures: list[np.ndarray]) -> torch.Tensor:
-    """RGB uint8 pictures as the network's input (BGR, scaled to -1..1), as at run time."""
-    return torch.from_numpy(np.stack(pictures)[..., ::-1].copy()).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    crop = np.s_[y : y + TILE, x : x + TILE]
+    return picture[crop], None if stats is None else stats[crop], mask[crop]
 
 
 def loss_fn(prob: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
@@ -78,12 +83,17 @@ def loss_fn(prob: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(prob, want) + dice
 
 
-def train(data: Path, epochs: int, batch: int, seed: int, checkpoint: Path, lr: float = 1e-3) -> tuple[torch.nn.Module, list[dict]]:
-    """Fine-tune a copy of PP-OCRv4's detector on `data` (the YOLO-layout dataset); returns the model and
-    the per-epoch losses. After every epoch the whole state goes to `checkpoint`, and a run that finds
-    one goes on from there (a long run may span sessions)."""
+def train(data: Path, epochs: int, batch: int, seed: int, checkpoint: Path, lr: float = 1e-3,
+          start: torch.nn.Module | None = None) -> tuple[torch.nn.Module, list[dict]]:
+    """Fine-tune a copy of `start` (PP-OCRv4's detector when None) on `data` (YOLO layout; with a
+    `windows` folder, the temporal dataset: the network is widened to read the statistics); returns the
+    model and the per-epoch losses. After every epoch the whole state goes to `checkpoint`, and a run
+    that finds one goes on from there (a long run may span sessions)."""
     torch.manual_seed(seed)
-    model = copy.deepcopy(load_text_model(model_path()))
+    model = copy.deepcopy(start if start is not None else load_text_model(model_path()))
+    windows = data / "windows" / "train" if (data / "windows").is_dir() else None
+    if windows is not None and input_channels(model) == 3:
+        model = widened(model)
     model.train()
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
@@ -104,10 +114,11 @@ def train(data: Path, epochs: int, batch: int, seed: int, checkpoint: Path, lr: 
         started, losses = time.perf_counter(), []
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(images))
-        for start in range(0, len(order), batch):
-            pairs = [_sample(rng, images[k], labels) for k in order[start : start + batch]]
-            x = _batch([p for p, _ in pairs])
-            want = torch.from_numpy(np.stack([m for _, m in pairs]))[:, None]
+        for first in range(0, len(order), batch):
+            samples = [_sample(rng, images[k], labels, windows) for k in order[first : first + batch]]
+            stats = np.stack([s for _, s, _ in samples]) if windows is not None else None
+            x = torch.from_numpy(network_input(np.stack([p for p, _, _ in samples]), stats))
+            want = torch.from_numpy(np.stack([m for _, _, m in samples]))[:, None]
             loss = loss_fn(model(x), want)
             optimizer.zero_grad()
             loss.backward()

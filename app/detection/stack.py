@@ -17,14 +17,16 @@ from app.registry import BuildContext, Choice
 def build(ctx: BuildContext) -> Choice:
     settings, info, plan = ctx.settings, ctx.info, ctx.plan
     trained_weights = watermark_weights(settings)
-    trained_predict = map_predictor(watermark_network(trained_weights)) if trained_weights is not None else None
+    trained_network = watermark_network(trained_weights) if trained_weights is not None else None
+    trained_predict = map_predictor(trained_network) if trained_network is not None else None
+    windowed = trained_network is not None and trained_network.windowed
     reading = watermark_reading(trained_weights, settings) if trained_weights is not None else None
     if info.frames <= 1 and trained_predict is not None and reading is not None:
         # Alone, with no pixels over time to back it: read at the score at which its word alone decides a still
         # scene (below it, it boxes scenery such as a building's windows).
         sure = replace(reading, box_score=max(reading.box_score, settings.watermark_sure_score))
         still = MapDetector(trained_predict, plan.device, plan.yolo_batch, info.width, info.height, sure, "trained",
-                            settings.proposal_long_side)
+                            settings.proposal_long_side, windowed)
         return Choice(still, "trained", "still image: time cannot decide, the trained watermark detector alone")
     sources: dict = {"edges": lambda w, h: StaticDetector(w, h, settings.evidence_sample_fps,
                                                           settings.static_window_seconds, 100.0)}
@@ -36,7 +38,7 @@ def build(ctx: BuildContext) -> Choice:
     trained: dict[str, float] = {}  # source: the score at which its word alone decides a still scene
     if trained_predict is not None:
         sources["trained"] = lambda w, h: MapDetector(trained_predict, plan.device, plan.yolo_batch, w, h, reading,
-                                                      "trained", settings.proposal_long_side)
+                                                      "trained", settings.proposal_long_side, windowed)
         trained["trained"] = settings.watermark_sure_score
     yolo = yolo_weights(settings)
     if yolo is not None:

@@ -42,6 +42,69 @@ MIN_SIDE = 4  # px at model scale
 
 
 TEXT = Reading(probability=0.3, box_score=0.6, unclip=1.6)  # PP-OCR's defaults
+FIRST_CONV = "p2o/Conv/0"  # PP-OCRv4 det's only reader of its input
+WINDOWED = "frame+window"  # a model card's `input` for a network that reads a window's statistics
+WINDOW_CHANNELS = 4  # a window's statistics beside the frame: mean colour (3) and brightness deviation (1)
+STD_SCALE = 32.0  # grey levels of deviation per unit of input
+
+
+def window_stats(frames: np.ndarray) -> np.ndarray:
+    """(H, W, 4) float32 over `frames` (N, H, W, 3): the mean colour (channel order kept) and the standard
+    deviation of brightness (the channels' mean), in grey levels. What a mark leaves in a window of samples
+    a second apart: its pixels stay while the picture changes, so the mean keeps it sharp and the
+    deviation is low there."""
+    colour = np.zeros(frames.shape[1:3] + (3,), np.float32)
+    grey = np.empty(frames.shape[:3], np.float32)
+    for frame, level in zip(frames, grey, strict=True):  # OpenCV's per-frame sums: a quarter of numpy's time
+        cv2.accumulate(frame, colour)
+        r, g, b = cv2.split(frame)
+        level[...] = cv2.add(cv2.add(r, g, dtype=cv2.CV_16U), b, dtype=cv2.CV_16U)
+    grey /= 3
+    out = np.empty(frames.shape[1:3] + (4,), np.float32)
+    out[..., :3] = colour / len(frames)
+    out[..., 3] = grey.std(axis=0)
+    return out
+
+
+def network_input(frames: np.ndarray, stats: np.ndarray | None) -> np.ndarray:
+    """RGB uint8 frames (N, H, W, 3) as the networks' input (N, C, H, W) float32: BGR scaled to -1..1, as
+    PP-OCR was trained; with `stats` (window_stats of RGB frames, (H, W, 4) for all or (N, H, W, 4) each)
+    four more channels: the mean in BGR scaled alike and the deviation over STD_SCALE, less 1."""
+    n, h, w = frames.shape[:3]
+    x = np.empty((n, 3 if stats is None else 3 + WINDOW_CHANNELS, h, w), np.float32)
+    x[:, :3] = frames[..., ::-1].transpose(0, 3, 1, 2)
+    x[:, :3] /= 127.5
+    x[:, :3] -= 1.0
+    if stats is not None:
+        extra = np.moveaxis(stats, -1, -3)  # (..., 4, H, W)
+        x[:, 3:6] = extra[..., 2::-1, :, :]
+        x[:, 3:6] /= 127.5
+        x[:, 3:6] -= 1.0
+        x[:, 6] = extra[..., 3, :, :]
+        x[:, 6] /= STD_SCALE
+        x[:, 6] -= 1.0
+    return x
+
+
+def widened(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` reading the window's statistics too: its first convolution gets zero weights for the new
+    channels, so it starts out computing exactly what the frame-only network computed."""
+    import torch
+
+    conv = model._modules[FIRST_CONV]
+    wide = torch.nn.Conv2d(conv.in_channels + WINDOW_CHANNELS, conv.out_channels, conv.kernel_size, conv.stride,
+                           conv.padding, conv.dilation, conv.groups, conv.bias is not None)
+    with torch.no_grad():
+        wide.weight.zero_()
+        wide.weight[:, : conv.in_channels] = conv.weight
+        if conv.bias is not None:
+            wide.bias.copy_(conv.bias)
+    model._modules[FIRST_CONV] = wide
+    return model
+
+
+def input_channels(model: torch.nn.Module) -> int:
+    return model._modules[FIRST_CONV].in_channels
 
 
 def model_path() -> Path | None:
@@ -62,7 +125,10 @@ def load_watermark_model(weights: Path) -> torch.nn.Module:
     import torch
 
     model = copy.deepcopy(load_text_model(base))
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    if state[f"{FIRST_CONV}.weight"].shape[1] > 3:
+        model = widened(model)
+    model.load_state_dict(state)
     logger.info("Loaded the watermark detector {}", weights.name)
     return model.eval()
 
@@ -106,16 +172,19 @@ def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, w
     return dets
 
 
-# predict(frames RGB uint8 (N, H, W, 3), device, half) -> probability maps (N, H, W)
-Predict = Callable[[np.ndarray, str, bool], np.ndarray]
+# predict(frames RGB uint8 (N, H, W, 3), device, half[, stats: window_stats (H, W, 4) for a network that
+# reads a window]) -> probability maps (N, H, W)
+Predict = Callable[..., np.ndarray]
 
 
 class Network:
     """A PP-OCR-style network in the two forms it runs in: its ONNX graph, run by ONNX Runtime on the CPU,
     and a torch module for CUDA, each made on first use."""
 
-    def __init__(self, name: str, graph: Callable[[], bytes], module: Callable[[], torch.nn.Module]) -> None:
-        self.name, self._graph, self._module = name, graph, module
+    def __init__(self, name: str, graph: Callable[[], bytes], module: Callable[[], torch.nn.Module],
+                 windowed: bool = False) -> None:
+        """`windowed`: the network reads a window's statistics beside each frame (`network_input`)."""
+        self.name, self._graph, self._module, self.windowed = name, graph, module, windowed
 
     @cached_property
     def session(self) -> onnxruntime.InferenceSession:
@@ -143,12 +212,16 @@ def text_network(path: Path) -> Network:
 def watermark_network(weights: Path) -> Network:
     """The fine-tuned detector: on the CPU the ONNX export its model card names (`onnx_sha256`) beside the
     weights, else one exported from the weights now."""
-    return Network(f"the watermark detector {weights.name}", lambda: exported_graph(weights), lambda: load_watermark_model(weights))
+    card = weights.with_suffix(".json")
+    windowed = json.loads(card.read_text()).get("input") == WINDOWED if card.is_file() else \
+        input_channels(load_watermark_model(weights)) > 3
+    return Network(f"the watermark detector {weights.name}", lambda: exported_graph(weights),
+                   lambda: load_watermark_model(weights), windowed)
 
 
 def module_network(model: torch.nn.Module) -> Network:
     """A network being trained, in memory: exported on first CPU use."""
-    return Network("the model in training", lambda: export_onnx(model), lambda: model)
+    return Network("the model in training", lambda: export_onnx(model), lambda: model, input_channels(model) > 3)
 
 
 def exported_graph(weights: Path) -> bytes:
@@ -172,31 +245,29 @@ def export_onnx(model: torch.nn.Module) -> bytes:
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's warnings about onnx2torch's shape arithmetic
-        torch.onnx.export(copy.deepcopy(model).cpu().eval(), torch.zeros(1, 3, 64, 64), graph, input_names=["x"],
-                          output_names=["map"], opset_version=17, dynamic_axes={"x": axes, "map": axes}, dynamo=False)
+        torch.onnx.export(copy.deepcopy(model).cpu().eval(), torch.zeros(1, input_channels(model), 64, 64), graph,
+                          input_names=["x"], output_names=["map"], opset_version=17,
+                          dynamic_axes={"x": axes, "map": axes}, dynamo=False)
     return graph.getvalue()
 
 
 def map_predictor(network: Network) -> Predict:
-    """A PP-OCR-style network as a `Predict`: BGR input scaled to -1..1, as it was trained. On CUDA the
-    torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the ONNX graph
-    in ONNX Runtime, a frame at a time (no faster in a batch there, and its memory arena stays one
-    frame's size)."""
+    """A PP-OCR-style network as a `Predict` (input as `network_input` makes it, as it was trained). On
+    CUDA the torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the ONNX
+    graph in ONNX Runtime, a frame at a time (no faster in a batch there, and its memory arena stays
+    one frame's size)."""
 
-    def predict(frames: np.ndarray, device: str, half: bool) -> np.ndarray:
+    def predict(frames: np.ndarray, device: str, half: bool, stats: np.ndarray | None = None) -> np.ndarray:
+        x = network_input(frames, stats)
         if device == "cpu":
-            x = np.ascontiguousarray(frames[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
-            x /= 127.5
-            x -= 1.0
             session = network.session
             feed = session.get_inputs()[0].name
             return np.concatenate([session.run(None, {feed: x[i : i + 1]})[0][:, 0] for i in range(len(x))])
         import torch
 
         net = network.module.to(device)
-        x = torch.from_numpy(frames[..., ::-1].copy()).to(device).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         with torch.inference_mode(), torch.autocast("cuda") if half else contextlib.nullcontext():
-            return net(x)[:, 0].float().cpu().numpy()
+            return net(torch.from_numpy(x).to(device))[:, 0].float().cpu().numpy()
 
     return predict
 
@@ -206,8 +277,9 @@ class MapDetector(Detector):
     the batch is halved, then the CPU takes over (the shared ladder); fp16 autocast on CUDA."""
 
     def __init__(self, predict: Predict, device: str, batch: int, width: int, height: int,
-                 reading: Reading = TEXT, name: str = "text", long_side: int = 960) -> None:
-        self.predict, self.reading, self.name = predict, reading, name
+                 reading: Reading = TEXT, name: str = "text", long_side: int = 960, windowed: bool = False) -> None:
+        """`windowed`: `predict` reads the statistics of the window of frames each `detect` call is given."""
+        self.predict, self.reading, self.name, self.windowed = predict, reading, name, windowed
         self.width, self.height = width, height
         scale = min(1.0, long_side / max(width, height))
         self.input_w = max(32, round(width * scale / 32) * 32)
@@ -219,17 +291,27 @@ class MapDetector(Detector):
     def fallbacks(self) -> list[str]:
         return self.ladder.fallbacks
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+    def detect(self, frames: list[np.ndarray], stats: np.ndarray | None = None) -> list[list[Detection]]:
+        """Boxes per frame; a windowed network reads `stats` (`window_stats` at the frames' size), by
+        default those of `frames` themselves: the window is the whole call, however the batch is split."""
         if not frames:
             return []
-        return self.ladder.run(lambda batch, device: self._run(frames, batch, device))
+        size = (self.input_w, self.input_h)
+        inputs = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+        if not self.windowed:
+            stats = None
+        elif stats is None:
+            stats = window_stats(inputs)
+        else:
+            stats = cv2.resize(stats, size, interpolation=cv2.INTER_AREA)
+        return self.ladder.run(lambda batch, device: self._run(inputs, stats, batch, device))
 
-    def _run(self, frames: list[np.ndarray], batch: int, device: str) -> list[list[Detection]]:
+    def _run(self, inputs: np.ndarray, stats: np.ndarray | None, batch: int, device: str) -> list[list[Detection]]:
         out: list[list[Detection]] = []
         sx, sy = self.width / self.input_w, self.height / self.input_h
-        for start in range(0, len(frames), batch):
-            chunk = np.stack([cv2.resize(f, (self.input_w, self.input_h), interpolation=cv2.INTER_AREA)
-                              for f in frames[start : start + batch]])
-            prob = self.predict(chunk, device, device == "cuda")
+        for start in range(0, len(inputs), batch):
+            chunk = inputs[start : start + batch]
+            prob = self.predict(chunk, device, device == "cuda") if stats is None else \
+                self.predict(chunk, device, device == "cuda", stats)
             out.extend(_boxes(p, self.reading, sx, sy, self.width, self.height, self.name) for p in prob)
         return out
