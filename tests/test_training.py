@@ -26,10 +26,14 @@ from training.finetune import boxes_of
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "training", "--smoke", "--work", str(tmp_path / "work"), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 def test_smoke_training_writes_weights_card_and_curve(tmp_path: Path) -> None:
     out = tmp_path / "models"
-    done = subprocess.run([sys.executable, "-m", "training", "--smoke", "--work", str(tmp_path / "work"), "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = _train(tmp_path, "--out", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((out / "watermark-db.json").read_text())
     weights = out / "watermark-db.pt"
@@ -38,13 +42,38 @@ def test_smoke_training_writes_weights_card_and_curve(tmp_path: Path) -> None:
     assert set(card["validation"]) >= {"AP50", "precision", "recall", "threshold"}
     assert (out / "watermark-db-curve.png").stat().st_size > 1000
     assert card["onnx_sha256"] == hashlib.sha256((out / "watermark-db.onnx").read_bytes()).hexdigest()
-    assert card["input"] == "frame+window" and card["frame_only_validation"]["true_boxes"] > 0
-    assert [c.get("stage") for c in card["curve"]] == [None, "window"]
+    assert card["input"] == "frame" and not (tmp_path / "work" / "windows").exists()
     network = watermark_network(weights)
+    assert not network.windowed
+    dets = MapDetector(map_predictor(network), "cpu", 2, 320, 192).detect([np.zeros((192, 320, 3), np.uint8)] * 2)
+    assert len(dets) == 2
+
+
+def test_smoke_window_stage_from_frame_only_weights(tmp_path: Path) -> None:
+    """`--start`: the window stage alone, from the shipped frame-only weights, measured beside them on the
+    same held-out windows; the widened weights cannot be a start themselves."""
+    out = tmp_path / "models"
+    done = _train(tmp_path, "--window-epochs", "1", "--start", str(SHIPPED_WATERMARK_MODEL), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((out / "watermark-db.json").read_text())
+    assert card["input"] == "frame+window" and card["frame_only_validation"]["true_boxes"] > 0
+    assert card["start"]["sha256"] == hashlib.sha256(SHIPPED_WATERMARK_MODEL.read_bytes()).hexdigest()
+    assert [c.get("stage") for c in card["curve"]] == ["window"] and not (tmp_path / "work" / "data").exists()
+    network = watermark_network(out / "watermark-db.pt")
     assert network.windowed
     detector = MapDetector(map_predictor(network), "cpu", 2, 320, 192, windowed=True)
-    dets = detector.detect([np.zeros((192, 320, 3), np.uint8)] * 2)
-    assert len(dets) == 2
+    assert len(detector.detect([np.zeros((192, 320, 3), np.uint8)] * 2)) == 2
+    again = _train(tmp_path, "--window-epochs", "1", "--start", str(out / "watermark-db.pt"), "--out", str(out))
+    assert again.returncode != 0 and "frame-only weights" in again.stderr
+
+
+def test_network_input_is_bgr_scaled_to_plus_minus_one_and_a_window_of_one_is_the_frame() -> None:
+    frames = np.random.default_rng(0).integers(0, 256, (2, 8, 12, 3), dtype=np.uint8)
+    expected = frames[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1
+    assert np.abs(network_input(frames, None) - expected).max() < 1e-6
+    alone = network_input(frames[:1], window_stats(frames[:1]))
+    assert alone.shape == (1, 7, 8, 12) and np.abs(alone[:, 3:6] - alone[:, :3]).max() < 1e-6
+    assert np.all(alone[:, 6] == -1.0), "a single frame has no deviation"
 
 
 def test_shipped_onnx_export_is_the_shipped_weights() -> None:

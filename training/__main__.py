@@ -1,4 +1,5 @@
-"""`python -m training [--smoke] [--epochs N] ...`: rebuild the data, train (resuming), publish to models/."""
+"""`python -m training [--smoke] [--epochs N] [--window-epochs N [--start WEIGHTS]] ...`: rebuild the data, train
+(resuming), publish to models/."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description="Train the shipped watermark detector.")
     parser.add_argument("--work", type=Path, default=Path(".cache/training"), help="data, runs and checkpoints")
     parser.add_argument("--out", type=Path, default=MODELS, help="where the weights and model card go")
-    parser.add_argument("--smoke", action="store_true", help="a few images, one epoch, small asset set (CI)")
+    parser.add_argument("--smoke", action="store_true", help="a few images, one epoch (each stage), small asset set (CI)")
     for field in fields(Recipe):
         if field.type in ("int", int):
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)
@@ -22,8 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start", type=Path, default=None,
                         help="frame-only weights to run the second (window) stage from, instead of the first stage")
     args = parser.parse_args(argv)
-    base = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=4, small_assets=True,
-                                  window_images=8, window_val_images=4, window_epochs=1) if args.smoke else Recipe()
+    smoke = Recipe(train_images=16, val_images=8, imgsz=160, epochs=1, batch=4, small_assets=True, window_images=8,
+                   window_val_images=4)
+    base = smoke if args.smoke else Recipe()
     chosen = {f.name: getattr(args, f.name) for f in fields(Recipe)
               if getattr(args, f.name, None) is not None}
     recipe = Recipe(**{**base.__dict__, **chosen})

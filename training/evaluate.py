@@ -60,7 +60,7 @@ def _matches(results: list[tuple[list, list]]) -> tuple[np.ndarray, np.ndarray, 
                 taken.add(best)
             scores.append(det.score)
             hits.append(ok)
-    order = np.argsort(-np.asarray(scores))
+    order = np.argsort(-np.asarray(scores), kind="stable")
     return np.asarray(scores)[order], np.asarray(hits, bool)[order], truths
 
 

@@ -168,6 +168,8 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
         raise SystemExit("--start runs the fine-tune's second stage: it needs --model finetune and --window-epochs > 0")
     if start is not None:
         model, curve = load_watermark_model(start.resolve()), []
+        if module_network(model).windowed:
+            raise SystemExit(f"--start takes frame-only weights: {start} already reads a window")
         origin = {"start": {"weights": start.name, "sha256": hashlib.sha256(start.read_bytes()).hexdigest()}}
     else:
         data = _built(work / "data", recipe, ("train_images", "val_images"),

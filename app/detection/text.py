@@ -49,7 +49,7 @@ STD_SCALE = 32.0  # grey levels of deviation per unit of input
 
 
 def window_stats(frames: np.ndarray) -> np.ndarray:
-    """(H, W, 4) float32 over `frames` (N, H, W, 3): the mean colour (channel order kept) and the standard
+    """(H, W, 4) float32 over uint8 `frames` (N, H, W, 3): the mean colour (channel order kept) and the standard
     deviation of brightness (the channels' mean), in grey levels. What a mark leaves in a window of samples
     a second apart: its pixels stay while the picture changes, so the mean keeps it sharp and the
     deviation is low there."""
@@ -87,8 +87,8 @@ def network_input(frames: np.ndarray, stats: np.ndarray | None) -> np.ndarray:
 
 
 def widened(model: torch.nn.Module) -> torch.nn.Module:
-    """`model` reading the window's statistics too: its first convolution gets zero weights for the new
-    channels, so it starts out computing exactly what the frame-only network computed."""
+    """`model`, changed in place, reading the window's statistics too: its first convolution gets zero
+    weights for the new channels, so it starts out as the frame-only network (up to float rounding)."""
     import torch
 
     conv = model._modules[FIRST_CONV]
@@ -211,12 +211,27 @@ def text_network(path: Path) -> Network:
 @lru_cache(maxsize=2)
 def watermark_network(weights: Path) -> Network:
     """The fine-tuned detector: on the CPU the ONNX export its model card names (`onnx_sha256`) beside the
-    weights, else one exported from the weights now."""
-    card = weights.with_suffix(".json")
-    windowed = json.loads(card.read_text()).get("input") == WINDOWED if card.is_file() else \
-        input_channels(load_watermark_model(weights)) > 3
+    weights, else one exported from the weights now. It reads a window's statistics when its card (one
+    that describes these weights) says `"input": "frame+window"`, or, without such a card, when the
+    weights' first convolution takes more than a frame's 3 channels."""
+    card = _card_of(weights)
+    if card is not None:
+        windowed = card.get("input") == WINDOWED
+    else:
+        import torch
+
+        windowed = torch.load(weights, map_location="cpu", weights_only=True)[f"{FIRST_CONV}.weight"].shape[1] > 3
     return Network(f"the watermark detector {weights.name}", lambda: exported_graph(weights),
                    lambda: load_watermark_model(weights), windowed)
+
+
+def _card_of(weights: Path) -> dict | None:
+    """The model card beside `weights` when it describes them (its sha256 matches), else None."""
+    card = weights.with_suffix(".json")
+    if not card.is_file():
+        return None
+    named = json.loads(card.read_text())
+    return named if named.get("sha256") == hashlib.sha256(weights.read_bytes()).hexdigest() else None
 
 
 def module_network(model: torch.nn.Module) -> Network:
@@ -226,12 +241,10 @@ def module_network(model: torch.nn.Module) -> Network:
 
 def exported_graph(weights: Path) -> bytes:
     """The ONNX graph of `weights`: the card's export when its hashes match the files, else exported now."""
-    card, graph = weights.with_suffix(".json"), weights.with_suffix(".onnx")
-    if card.is_file() and graph.is_file():
-        named = json.loads(card.read_text())
+    card, graph = _card_of(weights), weights.with_suffix(".onnx")
+    if card is not None and graph.is_file():
         data = graph.read_bytes()
-        if named.get("onnx_sha256") == hashlib.sha256(data).hexdigest() and \
-                named.get("sha256") == hashlib.sha256(weights.read_bytes()).hexdigest():
+        if card.get("onnx_sha256") == hashlib.sha256(data).hexdigest():
             return data
     logger.info("No matching ONNX export beside {}: exporting it from the weights", weights.name)
     return export_onnx(load_watermark_model(weights))
