@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m training", description="Train the shipped watermark detector.")
     parser.add_argument("--work", type=Path, default=Path(".cache/training"), help="data, runs and checkpoints")
     parser.add_argument("--out", type=Path, default=MODELS, help="where the weights and model card go")
-    parser.add_argument("--smoke", action="store_true", help="a few images, one epoch (each stage), small asset set (CI)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a few images, one epoch (each stage), small asset set (CI)")
     for field in fields(Recipe):
         if field.type in ("int", int):
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)

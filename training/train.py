@@ -173,8 +173,8 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
         origin = {"start": {"weights": start.name, "sha256": hashlib.sha256(start.read_bytes()).hexdigest()}}
     else:
         data = _built(work / "data", recipe, ("train_images", "val_images"),
-                      lambda folder, found: dataset.build(folder, recipe.train_images, recipe.val_images, recipe.seed,
-                                                          found))
+                      lambda folder, assets: dataset.build(folder, recipe.train_images, recipe.val_images, recipe.seed,
+                                                          assets))
         if recipe.model == "yolo":
             started = time.perf_counter()
             run = train_yolo(recipe, data / "data.yaml", work / "runs")
@@ -185,8 +185,8 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
         if not recipe.window_epochs:
             return publish_finetune(model, curve, recipe, data, sum(c["seconds"] for c in curve), out)
     windows = _built(work / "windows", recipe, ("window_images", "window_val_images"),
-                     lambda folder, found: clips.build(folder, recipe.window_images, recipe.window_val_images,
-                                                       recipe.seed, found))
+                     lambda folder, assets: clips.build(folder, recipe.window_images, recipe.window_val_images,
+                                                       recipe.seed, assets))
     frame_only = evaluate(module_network(model), windows, reading_at=AUTO_READING)
     logger.info("The frame-only network on the window validation split: AP50 {}", frame_only["AP50"])
     windowed, more = train(windows, recipe.window_epochs, recipe.batch, recipe.seed,
