@@ -107,6 +107,11 @@ def input_channels(model: torch.nn.Module) -> int:
     return model._modules[FIRST_CONV].in_channels
 
 
+def _reads_window(state: dict) -> bool:
+    """Whether a state dict is a widened network's (its first convolution takes more than a frame)."""
+    return state[f"{FIRST_CONV}.weight"].shape[1] > 3
+
+
 def model_path() -> Path | None:
     """PP-OCRv4's detector inside the installed rapidocr wheel, or None when the package is absent."""
     try:
@@ -126,7 +131,7 @@ def load_watermark_model(weights: Path) -> torch.nn.Module:
 
     model = copy.deepcopy(load_text_model(base))
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    if state[f"{FIRST_CONV}.weight"].shape[1] > 3:
+    if _reads_window(state):
         model = widened(model)
     model.load_state_dict(state)
     logger.info("Loaded the watermark detector {}", weights.name)
@@ -172,9 +177,9 @@ def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, w
     return dets
 
 
-# predict(frames RGB uint8 (N, H, W, 3), device, half[, stats: window_stats (H, W, 4) for a network that
-# reads a window]) -> probability maps (N, H, W)
-Predict = Callable[..., np.ndarray]
+# predict(frames RGB uint8 (N, H, W, 3), device, half, stats: window_stats (H, W, 4) for a network that
+# reads a window, else None) -> probability maps (N, H, W)
+Predict = Callable[[np.ndarray, str, bool, np.ndarray | None], np.ndarray]
 
 
 class Network:
@@ -220,7 +225,7 @@ def watermark_network(weights: Path) -> Network:
     else:
         import torch
 
-        windowed = torch.load(weights, map_location="cpu", weights_only=True)[f"{FIRST_CONV}.weight"].shape[1] > 3
+        windowed = _reads_window(torch.load(weights, map_location="cpu", weights_only=True))
     return Network(f"the watermark detector {weights.name}", lambda: exported_graph(weights),
                    lambda: load_watermark_model(weights), windowed)
 
@@ -324,7 +329,6 @@ class MapDetector(Detector):
         sx, sy = self.width / self.input_w, self.height / self.input_h
         for start in range(0, len(inputs), batch):
             chunk = inputs[start : start + batch]
-            prob = self.predict(chunk, device, device == "cuda") if stats is None else \
-                self.predict(chunk, device, device == "cuda", stats)
+            prob = self.predict(chunk, device, device == "cuda", stats)
             out.extend(_boxes(p, self.reading, sx, sy, self.width, self.height, self.name) for p in prob)
         return out
