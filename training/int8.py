@@ -29,6 +29,8 @@ TIMED = (960, 544)  # what `auto` reads a 720p or 1080p sample at
 
 
 class _Pictures(CalibrationDataReader):
+    """The calibration inputs, one picture a run, as ONNX Runtime's calibrator asks for them."""
+
     def __init__(self, inputs: list[np.ndarray]) -> None:
         self._items = iter([{"x": x} for x in inputs])
 
@@ -37,6 +39,8 @@ class _Pictures(CalibrationDataReader):
 
 
 def _variants(graph: onnx.ModelProto) -> dict[str, dict]:
+    """The quantization settings tried, by name: the calibration methods, and the parts most likely to
+    suffer (the DB head, the element-wise hard-swish arithmetic) left in float."""
     names = [node.name for node in graph.graph.node]
     convs = [n for n in graph.graph.node if n.op_type in ("Conv", "ConvTranspose")]
     head = names[names.index(convs[-6].name):]  # the DB head: its last convolutions, upsampling, sigmoid
@@ -50,6 +54,7 @@ def _variants(graph: onnx.ModelProto) -> dict[str, dict]:
 
 
 def _ms_per_frame(path: Path) -> float:
+    """A frame's time at `TIMED` on one thread, as each of the analysis's two networks runs on 2 cores."""
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
