@@ -2,8 +2,8 @@
 static quantization (ONNX Runtime, QDQ, per-channel int8 weights, uint8 activations) of the network's
 ONNX export in a few variants, each calibrated on training pictures, then timed on one thread at
 960x544 and validated on the held-out split like the card. Not used by the worker: it records why the
-CPU path stays in float (README, Benchmarks). Calibration holds every intermediate output of every
-picture in memory: ~10 GB at peak."""
+CPU path stays in float (README, Benchmarks). The percentile calibration holds every intermediate
+output of every picture in memory: ~10 GB at peak."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,11 +21,14 @@ import onnxruntime
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from app.detection.text import Network, exported_graph, network_input
+from app.detection.text import Network, exported_graph, network_input, watermark_network
 from training.evaluate import evaluate
 
-CALIBRATION = 32  # training pictures (the calibrator keeps every intermediate output of each in memory)
-SIZE = (480, 352)  # calibration input size (a multiple of 32 each way)
+if TYPE_CHECKING:
+    import torch
+
+CALIBRATION = 24  # training pictures (the percentile calibrator keeps every intermediate output of each)
+CALIBRATION_SIZE = (640, 352)  # the dataset's 640x360 frames, rounded to a multiple of 32 as the detector does
 TIMED = (960, 544)  # what `auto` reads a 720p or 1080p sample at
 
 
@@ -41,12 +45,13 @@ class _Pictures(CalibrationDataReader):
 def _variants(graph: onnx.ModelProto) -> dict[str, dict]:
     """The quantization settings tried, by name: the calibration methods, and the parts most likely to
     suffer (the DB head, the element-wise hard-swish arithmetic) left in float."""
-    names = [node.name for node in graph.graph.node]
-    convs = [n for n in graph.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-    head = names[names.index(convs[-6].name):]  # the DB head: its last convolutions, upsampling, sigmoid
+    nodes = list(graph.graph.node)
+    neck = max(k for k, node in enumerate(nodes) if node.op_type == "Concat")  # the head reads only its output
+    head = [node.name for node in nodes[neck + 1:]]
     return {
         "minmax": {},
-        "percentile": {"calibrate_method": CalibrationMethod.Percentile},
+        "percentile": {"calibrate_method": CalibrationMethod.Percentile,
+                       "extra_options": {"CalibTensorRangeSymmetric": False}},
         "moving average": {"extra_options": {"CalibMovingAverage": True}},
         "convolutions only": {"op_types_to_quantize": ["Conv", "ConvTranspose"]},
         "head in float": {"nodes_to_exclude": head},
@@ -66,12 +71,28 @@ def _ms_per_frame(path: Path) -> float:
     return round(1000 * (time.perf_counter() - started) / len(x), 1)
 
 
+def _calibration(data: Path) -> list[np.ndarray]:
+    """Training pictures as the network reads them at validation: the dataset's landscape frames (most
+    of it), at 640x352 as `MapDetector` rounds them. One size for all: the percentile calibrator stacks
+    each tensor's values across pictures."""
+    inputs = []
+    for path in sorted((data / "images" / "train").glob("*.jpg")):
+        picture = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        if picture.shape[:2] == (CALIBRATION_SIZE[1] + 8, CALIBRATION_SIZE[0]):
+            inputs.append(network_input(cv2.resize(picture, CALIBRATION_SIZE, interpolation=cv2.INTER_AREA)[None], None))
+        if len(inputs) == CALIBRATION:
+            break
+    return inputs
+
+
+def _no_module() -> torch.nn.Module:
+    raise RuntimeError("the int8 trial runs ONNX graphs on the CPU only")
+
+
 def trial(weights: Path, data: Path) -> dict[str, dict]:
     """Per variant (and float32 for reference): ms per frame and the validation figures."""
-    pictures = sorted((data / "images" / "train").glob("*.jpg"))[:CALIBRATION]
-    inputs = [network_input(cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), SIZE,
-                                       interpolation=cv2.INTER_AREA)[None], None) for p in pictures]
-    results = {}
+    inputs = _calibration(data)
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         plain, prepared = Path(tmp) / "float.onnx", Path(tmp) / "prepared.onnx"
         plain.write_bytes(exported_graph(weights))
@@ -83,7 +104,7 @@ def trial(weights: Path, data: Path) -> dict[str, dict]:
                 quantize_static(str(prepared), str(path), _Pictures(inputs), quant_format=QuantFormat.QDQ,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
                                 **options)
-            network = Network(name, path.read_bytes, lambda: None)
+            network = Network(name, path.read_bytes, _no_module)
             figures = evaluate(network, data)
             results[name] = {"ms_per_frame": _ms_per_frame(path), "AP50": figures["AP50"],
                              "recall_at_precision_0.95": figures["recall"]}
@@ -91,10 +112,13 @@ def trial(weights: Path, data: Path) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Print the trial's figures as JSON."""
     parser = argparse.ArgumentParser(prog="python -m training.int8", description=__doc__)
     parser.add_argument("weights", type=Path, nargs="?", default=Path("models/watermark-db.pt"))
     parser.add_argument("--data", type=Path, default=Path(".cache/training/data"), help="a dataset `make train` built")
     args = parser.parse_args(argv)
+    if watermark_network(args.weights.resolve()).windowed:
+        parser.error(f"{args.weights} reads a window's statistics; the trial feeds frames only")
     print(json.dumps(trial(args.weights.resolve(), args.data), indent=1))
 
 
