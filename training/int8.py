@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     import torch
 
 CALIBRATION = 24  # training pictures (the percentile calibrator keeps every intermediate output of each)
-CALIBRATION_SIZE = (640, 352)  # the dataset's 640x360 frames, rounded to a multiple of 32 as the detector does
+LANDSCAPE = (640, 360)  # most of the dataset's frames
+CALIBRATION_SIZE = (640, 352)  # those, rounded to multiples of 32 as `MapDetector` rounds them
 TIMED = (960, 544)  # what `auto` reads a 720p or 1080p sample at
 
 
@@ -72,13 +73,13 @@ def _ms_per_frame(path: Path) -> float:
 
 
 def _calibration(data: Path) -> list[np.ndarray]:
-    """Training pictures as the network reads them at validation: the dataset's landscape frames (most
-    of it), at 640x352 as `MapDetector` rounds them. One size for all: the percentile calibrator stacks
-    each tensor's values across pictures."""
+    """Training pictures as the network reads them at validation: the landscape frames at the size the
+    detector reads them. One size for all: the percentile calibrator stacks each tensor's values across
+    pictures."""
     inputs = []
     for path in sorted((data / "images" / "train").glob("*.jpg")):
         picture = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        if picture.shape[:2] == (CALIBRATION_SIZE[1] + 8, CALIBRATION_SIZE[0]):
+        if picture.shape[1::-1] == LANDSCAPE:
             inputs.append(network_input(cv2.resize(picture, CALIBRATION_SIZE, interpolation=cv2.INTER_AREA)[None], None))
         if len(inputs) == CALIBRATION:
             break
