@@ -226,7 +226,7 @@ def watermark_network(weights: Path) -> Network:
         import torch
 
         windowed = _reads_window(torch.load(weights, map_location="cpu", weights_only=True))
-    return Network(f"the watermark detector {weights.name}", lambda: exported_graph(weights),
+    return Network(f"the watermark detector {weights.name}", lambda: _graph_for(weights, card),
                    lambda: load_watermark_model(weights), windowed)
 
 
@@ -246,7 +246,13 @@ def module_network(model: torch.nn.Module) -> Network:
 
 def exported_graph(weights: Path) -> bytes:
     """The ONNX graph of `weights`: the card's export when its hashes match the files, else exported now."""
-    card, graph = _card_of(weights), weights.with_suffix(".onnx")
+    return _graph_for(weights, _card_of(weights))
+
+
+def _graph_for(weights: Path, card: dict | None) -> bytes:
+    """`exported_graph` with the card already checked against the weights (`_card_of`), so a network
+    that read its card at start-up does not hash its weights again."""
+    graph = weights.with_suffix(".onnx")
     if card is not None and graph.is_file():
         data = graph.read_bytes()
         if card.get("onnx_sha256") == hashlib.sha256(data).hexdigest():
