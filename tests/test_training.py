@@ -105,13 +105,37 @@ def test_an_export_the_card_does_not_name_is_not_used(tmp_path: Path) -> None:
 def test_dataset_rebuilds_bit_for_bit_with_exact_labels(tmp_path: Path) -> None:
     small = assets.load(small=True)
     for run in ("a", "b"):
-        dataset.write_split(tmp_path / run, "train", 6, 7, small, small.train_backgrounds)
+        dataset.write_split(tmp_path / run, "train", 6, 7, small, small.train_backgrounds, 6.0)
     for name in sorted(p.name for p in (tmp_path / "a" / "images" / "train").iterdir()):
         a, b = (tmp_path / run / "images" / "train" / name for run in ("a", "b"))
         assert a.read_bytes() == b.read_bytes()
     labelled = [boxes_of(p, 640, 360) for p in sorted((tmp_path / "a" / "labels" / "train").iterdir())]
     assert sum(len(b) for b in labelled) >= 4
     assert all(0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 640 for boxes in labelled for x1, y1, x2, y2 in boxes)
+
+
+def test_a_mark_the_encode_leaves_invisible_is_not_labelled() -> None:
+    """The same white handle over a white sky and over a dark wall, through a real libx264 encode: only
+    the one the eye can find is a label."""
+    from scripts.footage import composite, text_rgba
+
+    clean = np.full((180, 352, 3), 250, np.uint8)
+    clean[:, 176:] = 40
+    mark = text_rgba("@clipdepot", 18)
+    mark[:, :, :3] = 255  # white glyphs, no outline
+    frame = clean
+    marks = []
+    for x in (16, 192):
+        frame = composite(frame, mark, x, 80, 0.8)
+        box = dataset.mark_box(mark, x, 80)
+        alpha = mark[box[1] - 80 : box[3] - 80, box[0] - x : box[2] - x, 3].astype(np.float32) / 255 * 0.8
+        marks.append((box, alpha))
+    sample = dataset.Sample(frame, clean, marks)
+    [encoded] = dataset.x264_roundtrip([frame], 28)
+    on_white, on_dark = (dataset.contrast(encoded, clean, box, weight) for box, weight in marks)
+    assert on_white < 3 < 20 < on_dark
+    assert dataset.visible_boxes(encoded, sample, 6.0) == [marks[1][0]]
+    assert dataset.visible_boxes(encoded, sample, 0.0) == [box for box, _ in marks]
 
 
 def test_window_dataset_rebuilds_bit_for_bit_and_stores_the_windows_statistics(tmp_path: Path) -> None:

@@ -133,10 +133,20 @@ def _clip(item: Placed, size: tuple[int, int]) -> Placed | None:
     return Placed(part, x1, y1, item.opacity)
 
 
-def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path]) -> tuple[np.ndarray, list]:
-    """One picture and its boxes (x1, y1, x2, y2): no mark, one or two marks, or a tiled pattern."""
+@dataclass(frozen=True)
+class Sample:
+    """One picture before the encode: with its marks, without them, and each mark's box with its blend
+    weight over that box (alpha x opacity), from which `visible_boxes` tells which marks survived the encode."""
+
+    frame: np.ndarray
+    clean: np.ndarray
+    marks: list[tuple[tuple[int, int, int, int], np.ndarray]]
+
+
+def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path]) -> Sample:
+    """One picture and its marks: no mark, one or two marks, or a tiled pattern."""
     size = SHAPES[rng.integers(0, len(SHAPES))]
-    frame = background(rng, backgrounds[rng.integers(0, len(backgrounds))], size)
+    clean = frame = background(rng, backgrounds[rng.integers(0, len(backgrounds))], size)
     roll = rng.random()
     if roll < 0.1:
         placed: list[Placed] = []
@@ -144,18 +154,38 @@ def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path
         placed = tiled(rng, assets, size)
     else:
         placed = [random_placed(rng, assets, size) for _ in range(1 if roll < 0.85 else 2)]
-    boxes = []
+    marks = []
     for item in placed:
         clipped = _clip(item, size)
         if clipped is None:
             continue
         frame = composite(frame, clipped.mark, clipped.x, clipped.y, clipped.opacity)
-        boxes.append(mark_box(clipped.mark, clipped.x, clipped.y))
+        x1, y1, x2, y2 = mark_box(clipped.mark, clipped.x, clipped.y)
+        alpha = clipped.mark[y1 - clipped.y : y2 - clipped.y, x1 - clipped.x : x2 - clipped.x, 3]
+        marks.append(((x1, y1, x2, y2), alpha.astype(np.float32) / 255 * clipped.opacity))
     if rng.random() < 0.25:
         factor = rng.uniform(0.4, 0.8)
-        small = cv2.resize(frame, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        frame = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
-    return frame, boxes
+        frame, clean = (cv2.resize(cv2.resize(f, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA), size,
+                                   interpolation=cv2.INTER_LINEAR) for f in (frame, clean))
+    return Sample(frame, clean, marks)
+
+
+def contrast(encoded: np.ndarray, clean: np.ndarray, box: tuple[int, int, int, int], weight: np.ndarray) -> float:
+    """How much a mark changes the encoded picture where it lies, as the eye sees it: the colour
+    difference from the clean picture (CIELAB distance, OpenCV's 8-bit scale), averaged with the mark's
+    blend weight. Lightness alone would miss a red logo on a green field of the same lightness."""
+    x1, y1, x2, y2 = box
+    lab = [cv2.cvtColor(np.ascontiguousarray(p[y1:y2, x1:x2]), cv2.COLOR_RGB2LAB).astype(np.float32)
+           for p in (encoded, clean)]
+    change = np.sqrt(((lab[0] - lab[1]) ** 2).sum(axis=2))
+    return float((change * weight).sum() / max(float(weight.sum()), 1e-6))
+
+
+def visible_boxes(encoded: np.ndarray, sample: Sample, min_contrast: float) -> list[tuple[int, int, int, int]]:
+    """The boxes of the marks still visible after the encode: a mark blended over a picture of its own
+    colour, or faded below the encoder's noise, is no mark to find, and labelling it teaches the
+    network to box plain scenery."""
+    return [box for box, weight in sample.marks if contrast(encoded, sample.clean, box, weight) >= min_contrast]
 
 
 def x264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
@@ -200,28 +230,30 @@ def yolo_lines(boxes: list, w: int, h: int) -> str:
                    for x1, y1, x2, y2 in boxes)
 
 
-def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, backgrounds: list[Path]) -> None:
-    """`count` images and labels under out/images/<split> and out/labels/<split>."""
+def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, backgrounds: list[Path],
+                min_contrast: float) -> None:
+    """`count` images and labels under out/images/<split> and out/labels/<split>; marks whose `contrast`
+    after the encode is below `min_contrast` are not labelled."""
     images, labels = out / "images" / split, out / "labels" / split
     images.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     split_id = {"train": 0, "val": 1}[split]
     groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds))
     for start, batch, crf in groups:
-        encoded = encoded_by_shape([[frame] for frame, _ in batch], crf)
-        for k, ([frame], (_, boxes)) in enumerate(zip(encoded, batch, strict=True)):
+        encoded = encoded_by_shape([[sample.frame] for sample in batch], crf)
+        for k, ([frame], sample) in enumerate(zip(encoded, batch, strict=True)):
             index = start + k
             h, w = frame.shape[:2]
             cv2.imwrite(str(images / f"{index:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-            (labels / f"{index:06d}.txt").write_text(yolo_lines(boxes, w, h))
+            (labels / f"{index:06d}.txt").write_text(yolo_lines(visible_boxes(frame, sample, min_contrast), w, h))
         logger.info("{}: {}/{} images", split, min(count, start + GROUP), count)
 
 
-def build(out: Path, train: int, val: int, seed: int, assets: Assets) -> Path:
+def build(out: Path, train: int, val: int, seed: int, assets: Assets, min_contrast: float) -> Path:
     """The whole dataset and its `data.yaml`; returns the yaml's path."""
-    write_split(out, "train", train, seed, assets, assets.train_backgrounds)
-    write_split(out, "val", val, seed, assets, assets.val_backgrounds)
+    write_split(out, "train", train, seed, assets, assets.train_backgrounds, min_contrast)
+    write_split(out, "val", val, seed, assets, assets.val_backgrounds, min_contrast)
     data = out / "data.yaml"
     data.write_text(f"path: {out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: watermark\n")
     return data

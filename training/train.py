@@ -44,6 +44,10 @@ class Recipe:
     architecture: str = "yolo11n.yaml"  # yolo only
     imgsz: int = 480  # yolo only (the fine-tune trains on 320 px tiles at any frame size)
     small_assets: bool = False
+    # Marks whose colour difference from the clean picture after the encode (`training.dataset.contrast`,
+    # CIELAB on OpenCV's 8-bit scale) is below this are not labelled: the eye cannot find them, and
+    # labelling them teaches the network to box plain scenery. 0 labels every mark (the recipe before).
+    min_contrast: float = 6.0
     # An optional second stage (training/clips.py): the network widened to read a window's statistics
     # beside the frame, trained on windows of samples. Off (0 epochs): measured at 5 epochs, it scored
     # better on the window validation split but confirmed still scenery on a fixed camera (README).
@@ -172,9 +176,9 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
             raise SystemExit(f"--start takes frame-only weights: {start} already reads a window")
         origin = {"start": {"weights": start.name, "sha256": hashlib.sha256(start.read_bytes()).hexdigest()}}
     else:
-        data = _built(work / "data", recipe, ("train_images", "val_images"),
+        data = _built(work / "data", recipe, ("train_images", "val_images", "min_contrast"),
                       lambda folder, assets: dataset.build(folder, recipe.train_images, recipe.val_images, recipe.seed,
-                                                          assets))
+                                                          assets, recipe.min_contrast))
         if recipe.model == "yolo":
             started = time.perf_counter()
             run = train_yolo(recipe, data / "data.yaml", work / "runs")
