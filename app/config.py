@@ -65,7 +65,8 @@ class Settings(BaseSettings):
     evidence_sample_fps: float = Field(default=1.0, gt=0, le=30)
     # Long side the text and trained detectors see a sampled frame at (never enlarged). Lower is faster
     # (736: half the CPU of 960) but boxes a semi-transparent mark's faint rim less: at 736 a fixed-camera
-    # bench clip's logo lost a place (bench.detection, coverage 1.0 -> 0.75).
+    # bench clip's logo lost a place (bench.detection, coverage 1.0 -> 0.75); at 640 the same, and a small
+    # faint generated mark was lost too (README, Benchmarks).
     proposal_long_side: int = Field(default=960, ge=160)
     mask_dilate_kernel: int = Field(default=7, ge=1)
     mask_dilate_iterations: int = Field(default=3, ge=0)
