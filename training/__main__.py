@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     for field in fields(Recipe):
         if field.type in ("int", int):
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)
+    parser.add_argument("--min-contrast", type=float, default=None,
+                        help="marks fainter than this after the encode are not labelled (0: every mark)")
     parser.add_argument("--model", choices=["finetune", "yolo"], default=None)
     parser.add_argument("--architecture", default=None)
     parser.add_argument("--start", type=Path, default=None,

@@ -171,9 +171,11 @@ def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path
 
 
 def contrast(encoded: np.ndarray, clean: np.ndarray, box: tuple[int, int, int, int], weight: np.ndarray) -> float:
-    """How much a mark changes the encoded picture where it lies, as the eye sees it: the colour
-    difference from the clean picture (CIELAB distance, OpenCV's 8-bit scale), averaged with the mark's
-    blend weight. Lightness alone would miss a red logo on a green field of the same lightness."""
+    """How much a mark changes the picture where it lies, as the eye sees it: the colour difference
+    (CIELAB distance, OpenCV's 8-bit scale) between the picture with the mark and without it, both
+    through the same encode (so the codec's own error on busy scenery is not taken for the mark),
+    averaged with the mark's blend weight. Lightness alone would miss a red logo on a green field of
+    the same lightness."""
     x1, y1, x2, y2 = box
     lab = [cv2.cvtColor(np.ascontiguousarray(p[y1:y2, x1:x2]), cv2.COLOR_RGB2LAB).astype(np.float32)
            for p in (encoded, clean)]
@@ -181,11 +183,20 @@ def contrast(encoded: np.ndarray, clean: np.ndarray, box: tuple[int, int, int, i
     return float((change * weight).sum() / max(float(weight.sum()), 1e-6))
 
 
-def visible_boxes(encoded: np.ndarray, sample: Sample, min_contrast: float) -> list[tuple[int, int, int, int]]:
-    """The boxes of the marks still visible after the encode: a mark blended over a picture of its own
-    colour, or faded below the encoder's noise, is no mark to find, and labelling it teaches the
-    network to box plain scenery."""
-    return [box for box, weight in sample.marks if contrast(encoded, sample.clean, box, weight) >= min_contrast]
+def encoded_samples(batch: list[Sample], crf: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each sample's picture with its marks and without them after a real libx264 round trip at `crf`
+    (the clean pictures as a video of their own, so the marked ones are what an encode of them gives)."""
+    marked = encoded_by_shape([[sample.frame] for sample in batch], crf)
+    clean = encoded_by_shape([[sample.clean] for sample in batch], crf)
+    return [(m, c) for [m], [c] in zip(marked, clean, strict=True)]
+
+
+def visible_boxes(encoded: np.ndarray, clean: np.ndarray, sample: Sample, min_contrast: float
+                  ) -> list[tuple[int, int, int, int]]:
+    """The boxes of the marks still visible after the encode (`encoded`, and `clean` the same encode of
+    the picture without them): a mark blended over a picture of its own colour, or faded into the
+    encoder's noise, is no mark to find, and labelling it teaches the network to box plain scenery."""
+    return [box for box, weight in sample.marks if contrast(encoded, clean, box, weight) >= min_contrast]
 
 
 def x264_roundtrip(frames: list[np.ndarray], crf: int) -> list[np.ndarray]:
@@ -240,13 +251,12 @@ def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, ba
     split_id = {"train": 0, "val": 1}[split]
     groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds))
     for start, batch, crf in groups:
-        encoded = encoded_by_shape([[sample.frame] for sample in batch], crf)
-        for k, ([frame], sample) in enumerate(zip(encoded, batch, strict=True)):
+        for k, ((frame, clean), sample) in enumerate(zip(encoded_samples(batch, crf), batch, strict=True)):
             index = start + k
             h, w = frame.shape[:2]
             cv2.imwrite(str(images / f"{index:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                         [cv2.IMWRITE_JPEG_QUALITY, 95])
-            (labels / f"{index:06d}.txt").write_text(yolo_lines(visible_boxes(frame, sample, min_contrast), w, h))
+            (labels / f"{index:06d}.txt").write_text(yolo_lines(visible_boxes(frame, clean, sample, min_contrast), w, h))
         logger.info("{}: {}/{} images", split, min(count, start + GROUP), count)
 
 

@@ -1,7 +1,8 @@
 """`python -m training.visibility [WEIGHTS]`: how often a network boxes the held-out split's marks, by how
 visible each mark is after the encode (`training.dataset.contrast`), every mark counted whatever the
-recipe's `min_contrast` left out of the labels. It is the measurement that chose `min_contrast`: below
-it, marks are found about as rarely as chance overlaps would find them."""
+recipe's `min_contrast` leaves out of the labels: the measurement `min_contrast` was chosen by. Pictures
+go through the dataset's JPEG as `training.evaluate` reads them; a mark is found when a box matches it
+(IoU >= MATCH_IOU) at any score, and at the score `auto` reads the map at."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from app.detection.text import MapDetector, map_predictor, watermark_network
@@ -17,34 +19,45 @@ from app.models import SHIPPED_WATERMARK_MODEL
 from training import dataset
 from training.assets import load
 from training.evaluate import MATCH_IOU, PROBABILITY
-from training.train import Recipe
+from training.train import AUTO_READING, Recipe
 
 BINS = (0, 2, 4, 6, 10, 15, 25, 40, 1000)
 
 
+def _as_stored(frame: np.ndarray) -> np.ndarray:
+    """The picture as the dataset stores it (JPEG, quality 95) and reads it back."""
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def found_by_contrast(weights: Path, recipe: Recipe = Recipe()) -> list[dict]:
-    """Per contrast bin: the held-out marks in it and the share a box matches (IoU >= MATCH_IOU)."""
+    """Per contrast bin: the held-out marks in it, and the share a box matches at any score and at
+    `AUTO_READING`. Frame-only networks: a windowed one reads statistics this split does not have."""
+    network = watermark_network(weights)
+    if network.windowed:
+        raise SystemExit(f"{weights} reads a window's statistics; this measures frame-only networks")
     assets = load(small=recipe.small_assets)
-    predict = map_predictor(watermark_network(weights))
+    predict = map_predictor(network)
     detectors: dict[tuple[int, int], MapDetector] = {}
-    contrasts, matched = [], []
+    contrasts, scores = [], []
     groups = dataset.seeded_groups(recipe.val_images, dataset.GROUP, [recipe.seed, 1],
                                    lambda rng: dataset.make_sample(rng, assets, assets.val_backgrounds))
     for _, batch, crf in groups:
-        for [frame], sample in zip(dataset.encoded_by_shape([[s.frame] for s in batch], crf), batch, strict=True):
+        for (frame, clean), sample in zip(dataset.encoded_samples(batch, crf), batch, strict=True):
             h, w = frame.shape[:2]
             if (h, w) not in detectors:
                 detectors[(h, w)] = MapDetector(predict, "cpu", 8, w, h, Reading(PROBABILITY, 0.05, 0.0), "trained")
-            dets = detectors[(h, w)].detect([frame])[0]
+            dets = detectors[(h, w)].detect([_as_stored(frame)])[0]
             for box, weight in sample.marks:
-                contrasts.append(dataset.contrast(frame, sample.clean, box, weight))
-                matched.append(any(iou(d.box, box) >= MATCH_IOU for d in dets))
-    c, m = np.asarray(contrasts), np.asarray(matched)
+                contrasts.append(dataset.contrast(frame, clean, box, weight))
+                scores.append(max((d.score for d in dets if iou(d.box, box) >= MATCH_IOU), default=0.0))
+    c, s = np.asarray(contrasts), np.asarray(scores)
     rows = []
     for lo, hi in zip(BINS, BINS[1:]):
         inside = (c >= lo) & (c < hi)
-        rows.append({"contrast": f"{lo}-{hi}", "marks": int(inside.sum()),
-                     "found": round(float(m[inside].mean()), 2) if inside.any() else None})
+        share = (lambda at: round(float((s[inside] >= at).mean()), 2) if inside.any() else None)
+        rows.append({"contrast": f"{lo}-{hi}", "marks": int(inside.sum()), "found": share(1e-9),
+                     f"found_at_{AUTO_READING}": share(AUTO_READING)})
     return rows
 
 
