@@ -21,7 +21,7 @@ test: setup
 bench: setup
 	$(PY) -m bench.run
 
-# Rebuild the synthetic dataset and train the shipped watermark detector (models/), ~20 min on 2 cores.
+# Rebuild the synthetic dataset and train the shipped watermark detector (models/), about an hour on 2 cores.
 train: setup
 	$(PY) -m training
 
