@@ -26,7 +26,7 @@ BINS = (0, 2, 4, 6, 10, 15, 25, 40, 1000)
 
 def _as_stored(frame: np.ndarray) -> np.ndarray:
     """The picture as the dataset stores it (JPEG, quality 95) and reads it back."""
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     return cv2.cvtColor(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
@@ -54,10 +54,10 @@ def found_by_contrast(weights: Path, recipe: Recipe = Recipe()) -> list[dict]:
     c, s = np.asarray(contrasts), np.asarray(scores)
     rows = []
     for lo, hi in zip(BINS, BINS[1:]):
-        inside = (c >= lo) & (c < hi)
-        share = (lambda at: round(float((s[inside] >= at).mean()), 2) if inside.any() else None)
-        rows.append({"contrast": f"{lo}-{hi}", "marks": int(inside.sum()), "found": share(1e-9),
-                     f"found_at_{AUTO_READING}": share(AUTO_READING)})
+        matched = s[(c >= lo) & (c < hi)]
+        rows.append({"contrast": f"{lo}-{hi}", "marks": len(matched),
+                     "found": round(float((matched > 0).mean()), 2) if len(matched) else None,
+                     f"found_at_{AUTO_READING}": round(float((matched >= AUTO_READING).mean()), 2) if len(matched) else None})
     return rows
 
 
