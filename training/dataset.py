@@ -183,19 +183,26 @@ def contrast(encoded: np.ndarray, clean: np.ndarray, box: tuple[int, int, int, i
     return float((change * weight).sum() / max(float(weight.sum()), 1e-6))
 
 
-def encoded_samples(batch: list[Sample], crf: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each sample's picture with its marks and without them after a real libx264 round trip at `crf`
-    (the clean pictures as a video of their own, so the marked ones are what an encode of them gives)."""
-    marked = encoded_by_shape([[sample.frame] for sample in batch], crf)
-    clean = encoded_by_shape([[sample.clean] for sample in batch], crf)
-    return [(m, c) for [m], [c] in zip(marked, clean, strict=True)]
+def encoded_samples(batch: list[Sample], crf: int, clean: bool = True
+                    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each sample's picture with its marks and (when `clean`) without them after a real libx264 round trip
+    at `crf` (the clean pictures as a video of their own, so the marked ones are what an encode of them gives)."""
+    marked = [m for [m] in encoded_by_shape([[sample.frame] for sample in batch], crf)]
+    if not clean:
+        return [(m, None) for m in marked]
+    return list(zip(marked, [c for [c] in encoded_by_shape([[sample.clean] for sample in batch], crf)], strict=True))
 
 
-def visible_boxes(encoded: np.ndarray, clean: np.ndarray, sample: Sample, min_contrast: float
+def visible_boxes(encoded: np.ndarray, clean: np.ndarray | None, sample: Sample, min_contrast: float
                   ) -> list[tuple[int, int, int, int]]:
     """The boxes of the marks still visible after the encode (`encoded`, and `clean` the same encode of
     the picture without them): a mark blended over a picture of its own colour, or faded into the
-    encoder's noise, is no mark to find, and labelling it teaches the network to box plain scenery."""
+    encoder's noise, is no mark to find, and labelling it teaches the network to box plain scenery.
+    With no `min_contrast` every mark is a label, and the clean encode is not needed."""
+    if min_contrast <= 0:
+        return [box for box, _ in sample.marks]
+    if clean is None:
+        raise ValueError("a minimum contrast needs the clean picture's encode")
     return [box for box, weight in sample.marks if contrast(encoded, clean, box, weight) >= min_contrast]
 
 
@@ -251,7 +258,8 @@ def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, ba
     split_id = {"train": 0, "val": 1}[split]
     groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds))
     for start, batch, crf in groups:
-        for k, ((frame, clean), sample) in enumerate(zip(encoded_samples(batch, crf), batch, strict=True)):
+        encoded = encoded_samples(batch, crf, clean=min_contrast > 0)
+        for k, ((frame, clean), sample) in enumerate(zip(encoded, batch, strict=True)):
             index = start + k
             h, w = frame.shape[:2]
             cv2.imwrite(str(images / f"{index:06d}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
