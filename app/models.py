@@ -92,7 +92,7 @@ def load_configured_models(settings: Settings, device: str) -> None:
     from app.detection.text import Network, model_path, text_network, watermark_network
 
     def load(network: Network) -> None:
-        _ = network.session if device == "cpu" else network.module
+        _ = network.cpu if device == "cpu" else network.module
 
     if (text := model_path()) is not None:
         load(text_network(text))

@@ -3,8 +3,8 @@
 PP-OCRv4's detector is the ONNX model that `rapidocr-onnxruntime` ships in its wheel. It is converted
 to a torch module with onnx2torch (its `Constant` nodes moved into initializers first, which
 onnx2torch needs) when it runs on the worker's CUDA device, batched behind the same out-of-memory
-ladder as YOLO and LaMa; on the CPU the ONNX graph itself runs in ONNX Runtime (half torch's time,
-and no torch import: two seconds of every CLI run). The output is a probability map; boxes are
+ladder as YOLO and LaMa; on the CPU the ONNX graph itself runs in OpenVINO (`CpuRunner`), without
+importing torch (two seconds of every CLI run). The output is a probability map; boxes are
 its connected regions (for text, grown as PP-OCR's unclip grows its shrunk text kernels). The
 watermark detector (`training/finetune.py`) is the same network with fine-tuned weights, stored as
 a state dict over this module and, exported by training, as ONNX beside it.
@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     import torch
 
 MIN_SIDE = 4  # px at model scale
+SHAPES_KEPT = 4  # input shapes a CPU runner keeps compiled (a long-lived worker meets many video sizes)
 
 
 TEXT = Reading(probability=0.3, box_score=0.6, unclip=1.6)  # PP-OCR's defaults
@@ -182,9 +184,64 @@ def _boxes(prob: np.ndarray, reading: Reading, scale_x: float, scale_y: float, w
 Predict = Callable[[np.ndarray, str, bool, np.ndarray | None], np.ndarray]
 
 
+class CpuRunner:
+    """A network's ONNX graph on the CPU, one input at a time. OpenVINO runs it, compiled for each input
+    shape it meets (a video's frames all have one), at float32: 2.1x ONNX Runtime's speed on this
+    project's CPUs with the same output to 1e-5 (OpenVINO's default on CPUs with AMX is bfloat16, whose
+    maps differ by up to 0.09). ONNX Runtime runs it when OpenVINO cannot (logged)."""
+
+    def __init__(self, name: str, graph: bytes) -> None:
+        self.name, self._graph = name, graph
+        # The stack runs its two networks side by side: on 2 cores, one thread each. A second thread per
+        # network bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544), CPU the encoder needs.
+        self.threads = max(1, (os.cpu_count() or 2) // 2)
+        self._compiled: dict[tuple[int, ...], Callable[[np.ndarray], np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self._fallback: onnxruntime.InferenceSession | None = None
+        try:
+            import openvino
+
+            self._core = openvino.Core()
+            self._model = self._core.read_model(graph)
+            logger.info("Loaded {} into OpenVINO for the CPU", name)
+        except Exception as exc:  # noqa: BLE001 - any failure of the faster runtime leaves the other one
+            self._use_onnxruntime(exc)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The network's output for one input (1, C, H, W)."""
+        with self._lock:  # an OpenVINO request serves one call at a time
+            if self._fallback is None:
+                try:
+                    return self._run_compiled(x)
+                except Exception as exc:  # noqa: BLE001 - see __init__
+                    self._use_onnxruntime(exc)
+            return self._fallback.run(None, {self._fallback.get_inputs()[0].name: x})[0]
+
+    def _run_compiled(self, x: np.ndarray) -> np.ndarray:
+        run = self._compiled.get(x.shape)
+        if run is None:
+            if len(self._compiled) >= SHAPES_KEPT:
+                del self._compiled[next(iter(self._compiled))]
+            model = self._model.clone()
+            model.reshape(list(x.shape))
+            compiled = self._core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
+                                                              "INFERENCE_PRECISION_HINT": "f32",
+                                                              "PERFORMANCE_HINT": "LATENCY"})
+            request, output = compiled.create_infer_request(), compiled.outputs[0]
+            run = self._compiled[x.shape] = lambda batch: request.infer({0: batch})[output]
+        return run(x)
+
+    def _use_onnxruntime(self, exc: Exception) -> None:
+        logger.warning("OpenVINO cannot run {} ({}): running it in ONNX Runtime", self.name, exc)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = self.threads
+        self._fallback = onnxruntime.InferenceSession(self._graph, options, providers=["CPUExecutionProvider"])
+
+
 class Network:
-    """A PP-OCR-style network in the two forms it runs in: its ONNX graph, run by ONNX Runtime on the CPU,
-    and a torch module for CUDA, each made on first use."""
+    """A PP-OCR-style network in the two forms it runs in: its ONNX graph on the CPU (`CpuRunner`), and a
+    torch module for CUDA, each made on first use."""
 
     def __init__(self, name: str, graph: Callable[[], bytes], module: Callable[[], torch.nn.Module],
                  windowed: bool = False) -> None:
@@ -192,15 +249,8 @@ class Network:
         self.name, self._graph, self._module, self.windowed = name, graph, module, windowed
 
     @cached_property
-    def session(self) -> onnxruntime.InferenceSession:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        # The stack runs its two networks side by side: on 2 cores, one thread each. A second thread per
-        # session bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544), CPU the encoder needs.
-        options.intra_op_num_threads = max(1, (os.cpu_count() or 2) // 2)
-        session = onnxruntime.InferenceSession(self._graph(), options, providers=["CPUExecutionProvider"])
-        logger.info("Loaded {} into ONNX Runtime for the CPU", self.name)
-        return session
+    def cpu(self) -> CpuRunner:
+        return CpuRunner(self.name, self._graph())
 
     @cached_property
     def module(self) -> torch.nn.Module:
@@ -278,15 +328,13 @@ def export_onnx(model: torch.nn.Module) -> bytes:
 def map_predictor(network: Network) -> Predict:
     """A PP-OCR-style network as a `Predict` (input as `network_input` makes it, as it was trained). On
     CUDA the torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the ONNX
-    graph in ONNX Runtime, a frame at a time (no faster in a batch there, and its memory arena stays
-    one frame's size)."""
+    graph (`CpuRunner`), a frame at a time (no faster in a batch there, and its memory stays one
+    frame's size)."""
 
     def predict(frames: np.ndarray, device: str, half: bool, stats: np.ndarray | None = None) -> np.ndarray:
         x = network_input(frames, stats)
         if device == "cpu":
-            session = network.session
-            feed = session.get_inputs()[0].name
-            return np.concatenate([session.run(None, {feed: x[i : i + 1]})[0][:, 0] for i in range(len(x))])
+            return np.concatenate([network.cpu.run(x[i : i + 1])[:, 0] for i in range(len(x))])
         import torch
 
         net = network.module.to(device)
