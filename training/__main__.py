@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=int, default=None)
     parser.add_argument("--min-contrast", type=float, default=None,
                         help="marks fainter than this after the encode are not labelled (0: every mark)")
+    parser.add_argument("--busy-share", type=float, default=None,
+                        help="the share of samples whose marks go over busy scenery (0: the usual pictures and places)")
     parser.add_argument("--model", choices=["finetune", "yolo"], default=None)
     parser.add_argument("--architecture", default=None)
     parser.add_argument("--start", type=Path, default=None,

@@ -27,6 +27,7 @@ SHAPES = ((640, 360), (640, 360), (640, 360), (360, 640), (480, 360))
 CRFS = (18, 23, 28, 33)
 GROUP = 32  # images encoded together as one short video
 MIN_BOX = 3  # px: a mark smaller than this after clipping is not labelled
+BUSY_CANDIDATES = 4  # pictures, and places (by the usual rule), a busy sample picks the busiest of
 T = TypeVar("T")
 
 
@@ -98,10 +99,24 @@ def random_mark(rng: np.random.Generator, assets: Assets, frame_width: int) -> n
     return fit_width(mark, width)
 
 
-def random_placed(rng: np.random.Generator, assets: Assets, size: tuple[int, int]) -> Placed:
-    """A random mark at a random place (corners most often), opacity 0.25-1."""
+def busyness(picture: np.ndarray) -> np.ndarray:
+    """Per pixel, the grey gradient's magnitude: how much detail a mark placed there sits over."""
+    grey = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+
+def random_placed(rng: np.random.Generator, assets: Assets, size: tuple[int, int],
+                  busy_over: np.ndarray | None = None) -> Placed:
+    """A random mark at a random place (corners most often), opacity 0.25-1; given `busy_over` (the
+    picture), at the busiest of `BUSY_CANDIDATES` such places."""
     mark = random_mark(rng, assets, size[0])
-    return Placed(mark, *_position(rng, size, mark), float(rng.uniform(0.25, 1.0)))
+    if busy_over is None:
+        x, y = _position(rng, size, mark)
+    else:
+        detail, (mh, mw) = busyness(busy_over), mark.shape[:2]
+        x, y = max((_position(rng, size, mark) for _ in range(BUSY_CANDIDATES)),
+                   key=lambda p: float(detail[p[1] : p[1] + mh, p[0] : p[0] + mw].mean()))
+    return Placed(mark, x, y, float(rng.uniform(0.25, 1.0)))
 
 
 def tiled(rng: np.random.Generator, assets: Assets, size: tuple[int, int]) -> list[Placed]:
@@ -143,17 +158,23 @@ class Sample:
     marks: list[tuple[tuple[int, int, int, int], np.ndarray]]
 
 
-def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path]) -> Sample:
-    """One picture and its marks: no mark, one or two marks, or a tiled pattern."""
+def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path], busy_share: float = 0.0) -> Sample:
+    """One picture and its marks: no mark, one or two marks, or a tiled pattern. A `busy_share` of the
+    samples take the busiest of `BUSY_CANDIDATES` pictures and put their marks at the busiest places: a
+    channel's bug sits over whatever the camera shows (a building, a crowd), and most wallpapers, and
+    their corners, are smooth."""
     size = SHAPES[rng.integers(0, len(SHAPES))]
-    clean = frame = background(rng, backgrounds[rng.integers(0, len(backgrounds))], size)
+    busy = bool(busy_share) and rng.random() < busy_share
+    pictures = [background(rng, backgrounds[rng.integers(0, len(backgrounds))], size)
+                for _ in range(BUSY_CANDIDATES if busy else 1)]
+    clean = frame = max(pictures, key=lambda picture: float(busyness(picture).mean()))
     roll = rng.random()
     if roll < 0.1:
         placed: list[Placed] = []
     elif roll < 0.16:
         placed = tiled(rng, assets, size)
     else:
-        placed = [random_placed(rng, assets, size) for _ in range(1 if roll < 0.85 else 2)]
+        placed = [random_placed(rng, assets, size, clean if busy else None) for _ in range(1 if roll < 0.85 else 2)]
     marks = []
     for item in placed:
         clipped = _clip(item, size)
@@ -249,14 +270,14 @@ def yolo_lines(boxes: list, w: int, h: int) -> str:
 
 
 def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, backgrounds: list[Path],
-                min_contrast: float) -> None:
+                min_contrast: float, busy_share: float = 0.0) -> None:
     """`count` images and labels under out/images/<split> and out/labels/<split>; marks whose `contrast`
-    after the encode is below `min_contrast` are not labelled."""
+    after the encode is below `min_contrast` are not labelled; `busy_share`: see `make_sample`."""
     images, labels = out / "images" / split, out / "labels" / split
     images.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     split_id = {"train": 0, "val": 1}[split]
-    groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds))
+    groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds, busy_share))
     for start, batch, crf in groups:
         encoded = encoded_samples(batch, crf, clean=min_contrast > 0)
         for k, ((frame, clean), sample) in enumerate(zip(encoded, batch, strict=True)):
@@ -268,10 +289,11 @@ def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, ba
         logger.info("{}: {}/{} images", split, min(count, start + GROUP), count)
 
 
-def build(out: Path, train: int, val: int, seed: int, assets: Assets, min_contrast: float) -> Path:
+def build(out: Path, train: int, val: int, seed: int, assets: Assets, min_contrast: float,
+          busy_share: float = 0.0) -> Path:
     """The whole dataset and its `data.yaml`; returns the yaml's path."""
-    write_split(out, "train", train, seed, assets, assets.train_backgrounds, min_contrast)
-    write_split(out, "val", val, seed, assets, assets.val_backgrounds, min_contrast)
+    write_split(out, "train", train, seed, assets, assets.train_backgrounds, min_contrast, busy_share)
+    write_split(out, "val", val, seed, assets, assets.val_backgrounds, min_contrast, busy_share)
     data = out / "data.yaml"
     data.write_text(f"path: {out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: watermark\n")
     return data

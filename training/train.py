@@ -49,6 +49,8 @@ class Recipe:
     # shipped recipe: trained with 6, the network scored better on the held-out pictures but confirmed a
     # building's windows as a mark on the unmarked fixed-camera clip (README).
     min_contrast: float = 0.0
+    # The share of samples whose marks are put over busy scenery (`training.dataset.make_sample`).
+    busy_share: float = 0.0
     # An optional second stage (training/clips.py): the network widened to read a window's statistics
     # beside the frame, trained on windows of samples. Off (0 epochs): measured at 5 epochs, it scored
     # better on the window validation split but confirmed still scenery on a fixed camera (README).
@@ -177,9 +179,9 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
             raise SystemExit(f"--start takes frame-only weights: {start} already reads a window")
         origin = {"start": {"weights": start.name, "sha256": hashlib.sha256(start.read_bytes()).hexdigest()}}
     else:
-        data = _built(work / "data", recipe, ("train_images", "val_images", "min_contrast"),
+        data = _built(work / "data", recipe, ("train_images", "val_images", "min_contrast", "busy_share"),
                       lambda folder, assets: dataset.build(folder, recipe.train_images, recipe.val_images, recipe.seed,
-                                                          assets, recipe.min_contrast))
+                                                          assets, recipe.min_contrast, recipe.busy_share))
         if recipe.model == "yolo":
             started = time.perf_counter()
             run = train_yolo(recipe, data / "data.yaml", work / "runs")
