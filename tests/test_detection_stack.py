@@ -169,7 +169,7 @@ def _covers(box: tuple[int, int, int, int], truth: tuple[int, int, int, int]) ->
 
 
 def test_text_detector_boxes_real_text_batched() -> None:
-    """PP-OCRv4 from the rapidocr wheel (ONNX Runtime on the CPU): the sample's mark is boxed in every frame of a batch."""
+    """PP-OCRv4 from the rapidocr wheel (OpenVINO on the CPU): the sample's mark is boxed in every frame of a batch."""
     info = probe(Path("samples/sample.mp4"))
     frames = [f for i, f in enumerate(read_frames(info)) if i % 40 == 0]
     detector = MapDetector(map_predictor(text_network(model_path())), "cpu", 2, info.width, info.height)
@@ -317,7 +317,7 @@ def test_a_still_image_is_read_at_the_sure_score(sure: float | None, tmp_path: P
 
 
 def test_the_cpu_path_cleans_the_sample_without_importing_torch(tmp_path: Path) -> None:
-    """On the CPU both map detectors run their ONNX graphs in ONNX Runtime: a whole `auto` run imports
+    """On the CPU both map detectors run their ONNX graphs in OpenVINO: a whole `auto` run imports
     neither torch nor onnx2torch (about four seconds of every CLI run), and still finds the mark."""
     done = subprocess.run([sys.executable, "-c", CPU_RUN, str(tmp_path / "out.mp4")], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
