@@ -92,7 +92,10 @@ def load_configured_models(settings: Settings, device: str) -> None:
     from app.detection.text import Network, model_path, text_network, watermark_network
 
     def load(network: Network) -> None:
-        _ = network.cpu if device == "cpu" else network.module
+        if device == "cpu":
+            network.cpu.warm()
+        else:
+            _ = network.module
 
     if (text := model_path()) is not None:
         load(text_network(text))

@@ -20,6 +20,7 @@ import json
 import os
 import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -37,10 +38,13 @@ from app.detection.types import Detection, Detector, Reading
 from app.errors import ConfigError
 
 if TYPE_CHECKING:
+    import openvino
     import torch
 
 MIN_SIDE = 4  # px at model scale
-SHAPES_KEPT = 4  # input shapes a CPU runner keeps compiled (a long-lived worker meets many video sizes)
+# Input shapes a CPU runner keeps compiled, the least recently used dropped first: each holds ~125 MB
+# at 960x544, and a long-lived worker meets several video sizes (training's evaluation reads three).
+SHAPES_KEPT = 3
 
 
 TEXT = Reading(probability=0.3, box_score=0.6, unclip=1.6)  # PP-OCR's defaults
@@ -186,17 +190,20 @@ Predict = Callable[[np.ndarray, str, bool, np.ndarray | None], np.ndarray]
 
 class CpuRunner:
     """A network's ONNX graph on the CPU, one input at a time. OpenVINO runs it, compiled for each input
-    shape it meets (a video's frames all have one), at float32: 2.1x ONNX Runtime's speed on this
-    project's CPUs with the same output to 1e-5 (OpenVINO's default on CPUs with AMX is bfloat16, whose
-    maps differ by up to 0.09). ONNX Runtime runs it when OpenVINO cannot (logged)."""
+    shape it meets (a video's frames all have one), at float32, without pinning its thread to a core:
+    2.1x ONNX Runtime's speed on this project's Xeon (AVX-512), the same output to 1e-5 (OpenVINO's
+    default on CPUs with AMX is bfloat16, whose maps differ by up to 0.09). When OpenVINO cannot load,
+    compile or run it, ONNX Runtime runs it from then on, for the life of the process (logged)."""
 
     def __init__(self, name: str, graph: bytes) -> None:
         self.name, self._graph = name, graph
         # The stack runs its two networks side by side: on 2 cores, one thread each. A second thread per
         # network bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544), CPU the encoder needs.
         self.threads = max(1, (os.cpu_count() or 2) // 2)
-        self._compiled: dict[tuple[int, ...], Callable[[np.ndarray], np.ndarray]] = {}
+        self._compiled: OrderedDict[tuple[int, ...], Callable[[np.ndarray], np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
+        self._core: openvino.Core | None = None
+        self._model: openvino.Model | None = None
         self._fallback: onnxruntime.InferenceSession | None = None
         try:
             import openvino
@@ -204,8 +211,17 @@ class CpuRunner:
             self._core = openvino.Core()
             self._model = self._core.read_model(graph)
             logger.info("Loaded {} into OpenVINO for the CPU", name)
-        except Exception as exc:  # noqa: BLE001 - any failure of the faster runtime leaves the other one
+        except Exception as exc:  # noqa: BLE001 - a missing or broken OpenVINO leaves ONNX Runtime
             self._use_onnxruntime(exc)
+
+    def warm(self, height: int = 544, width: int = 960) -> None:
+        """Compile and run the shape most videos give (16:9 read at 960 px), so that a worker's first job
+        waits for no compile and a CPU OpenVINO cannot serve shows at start-up."""
+        if self._fallback is not None:
+            channels = int(self._fallback.get_inputs()[0].shape[1])
+        else:
+            channels = self._model.inputs[0].partial_shape[1].get_length()
+        self.run(np.zeros((1, channels, height, width), np.float32))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """The network's output for one input (1, C, H, W)."""
@@ -213,7 +229,7 @@ class CpuRunner:
             if self._fallback is None:
                 try:
                     return self._run_compiled(x)
-                except Exception as exc:  # noqa: BLE001 - see __init__
+                except RuntimeError as exc:  # OpenVINO's errors (a compile or an inference that failed)
                     self._use_onnxruntime(exc)
             return self._fallback.run(None, {self._fallback.get_inputs()[0].name: x})[0]
 
@@ -221,18 +237,22 @@ class CpuRunner:
         run = self._compiled.get(x.shape)
         if run is None:
             if len(self._compiled) >= SHAPES_KEPT:
-                del self._compiled[next(iter(self._compiled))]
+                self._compiled.popitem(last=False)
             model = self._model.clone()
             model.reshape(list(x.shape))
             compiled = self._core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
                                                               "INFERENCE_PRECISION_HINT": "f32",
-                                                              "PERFORMANCE_HINT": "LATENCY"})
+                                                              "PERFORMANCE_HINT": "LATENCY",
+                                                              "ENABLE_CPU_PINNING": False})
             request, output = compiled.create_infer_request(), compiled.outputs[0]
             run = self._compiled[x.shape] = lambda batch: request.infer({0: batch})[output]
+        self._compiled.move_to_end(x.shape)
         return run(x)
 
     def _use_onnxruntime(self, exc: Exception) -> None:
         logger.warning("OpenVINO cannot run {} ({}): running it in ONNX Runtime", self.name, exc)
+        self._compiled.clear()
+        self._core = self._model = None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.intra_op_num_threads = self.threads
@@ -328,8 +348,8 @@ def export_onnx(model: torch.nn.Module) -> bytes:
 def map_predictor(network: Network) -> Predict:
     """A PP-OCR-style network as a `Predict` (input as `network_input` makes it, as it was trained). On
     CUDA the torch module runs (it shares torch's CUDA with the rest of the worker); on the CPU the ONNX
-    graph (`CpuRunner`), a frame at a time (no faster in a batch there, and its memory stays one
-    frame's size)."""
+    graph (`CpuRunner`), a frame at a time (no faster in a batch there, and each compiled shape's
+    memory holds one frame)."""
 
     def predict(frames: np.ndarray, device: str, half: bool, stats: np.ndarray | None = None) -> np.ndarray:
         x = network_input(frames, stats)
