@@ -191,14 +191,16 @@ Predict = Callable[[np.ndarray, str, bool, np.ndarray | None], np.ndarray]
 class CpuRunner:
     """A network's ONNX graph on the CPU, one input at a time. OpenVINO runs it, compiled for each input
     shape it meets (a video's frames all have one), at float32, without pinning its thread to a core:
-    2.1x ONNX Runtime's speed on this project's Xeon (AVX-512), the same output to 1e-5 (OpenVINO's
-    default on CPUs with AMX is bfloat16, whose maps differ by up to 0.09). When OpenVINO cannot load,
-    compile or run it, ONNX Runtime runs it from then on, for the life of the process (logged)."""
+    twice ONNX Runtime's speed on this project's Xeon (71-73 ms against 144-151 at 960x544 on one
+    thread, README), the same output to 1e-5 (OpenVINO's default on CPUs with AMX is bfloat16, whose
+    maps differ by up to 0.09). When OpenVINO cannot load, compile or run it, ONNX Runtime runs it from
+    then on, for the life of the process (logged)."""
 
     def __init__(self, name: str, graph: bytes) -> None:
         self.name, self._graph = name, graph
         # The stack runs its two networks side by side: on 2 cores, one thread each. A second thread per
-        # network bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544), CPU the encoder needs.
+        # network bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544, in ONNX Runtime),
+        # CPU the encoder needs.
         self.threads = max(1, (os.cpu_count() or 2) // 2)
         self._compiled: OrderedDict[tuple[int, ...], Callable[[np.ndarray], np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
