@@ -277,7 +277,8 @@ def write_split(out: Path, split: str, count: int, seed: int, assets: Assets, ba
     images.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     split_id = {"train": 0, "val": 1}[split]
-    groups = seeded_groups(count, GROUP, [seed, split_id], lambda rng: make_sample(rng, assets, backgrounds, busy_share))
+    groups = seeded_groups(count, GROUP, [seed, split_id],
+                           lambda rng: make_sample(rng, assets, backgrounds, busy_share))
     for start, batch, crf in groups:
         encoded = encoded_samples(batch, crf, clean=min_contrast > 0)
         for k, ((frame, clean), sample) in enumerate(zip(encoded, batch, strict=True)):
