@@ -106,14 +106,14 @@ def busyness(picture: np.ndarray) -> np.ndarray:
 
 
 def random_placed(rng: np.random.Generator, assets: Assets, size: tuple[int, int],
-                  busy_over: np.ndarray | None = None) -> Placed:
-    """A random mark at a random place (corners most often), opacity 0.25-1; given `busy_over` (the
-    picture), at the busiest of `BUSY_CANDIDATES` such places."""
+                  detail: np.ndarray | None = None) -> Placed:
+    """A random mark at a random place (corners most often), opacity 0.25-1; given `detail` (the
+    picture's `busyness`), at the busiest of `BUSY_CANDIDATES` such places."""
     mark = random_mark(rng, assets, size[0])
-    if busy_over is None:
+    if detail is None:
         x, y = _position(rng, size, mark)
     else:
-        detail, (mh, mw) = busyness(busy_over), mark.shape[:2]
+        mh, mw = mark.shape[:2]
         x, y = max((_position(rng, size, mark) for _ in range(BUSY_CANDIDATES)),
                    key=lambda p: float(detail[p[1] : p[1] + mh, p[0] : p[0] + mw].mean()))
     return Placed(mark, x, y, float(rng.uniform(0.25, 1.0)))
@@ -167,14 +167,19 @@ def make_sample(rng: np.random.Generator, assets: Assets, backgrounds: list[Path
     busy = bool(busy_share) and rng.random() < busy_share
     pictures = [background(rng, backgrounds[rng.integers(0, len(backgrounds))], size)
                 for _ in range(BUSY_CANDIDATES if busy else 1)]
-    clean = frame = max(pictures, key=lambda picture: float(busyness(picture).mean()))
+    detail = None
+    if busy:
+        detail, clean = max(((busyness(p), p) for p in pictures), key=lambda pair: float(pair[0].mean()))
+    else:
+        clean = pictures[0]
+    frame = clean
     roll = rng.random()
     if roll < 0.1:
         placed: list[Placed] = []
     elif roll < 0.16:
         placed = tiled(rng, assets, size)
     else:
-        placed = [random_placed(rng, assets, size, clean if busy else None) for _ in range(1 if roll < 0.85 else 2)]
+        placed = [random_placed(rng, assets, size, detail) for _ in range(1 if roll < 0.85 else 2)]
     marks = []
     for item in placed:
         clipped = _clip(item, size)

@@ -210,7 +210,8 @@ def _key(decides: dict) -> str:
 
 def _built(folder: Path, recipe: Recipe, sizes: tuple[str, ...], build: Callable[[Path, object], object]) -> Path:
     """`folder` holding the dataset `build` makes for `recipe` (rebuilt when the recipe's seed, asset set
-    or any of the fields `sizes` names changed: the split sizes, and the still dataset's label rule)."""
+    or any of the fields `sizes` names changed: the split sizes, and the still dataset's label and
+    placement rules)."""
     from training import assets
 
     stamp = folder / "recipe.json"

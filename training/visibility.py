@@ -55,9 +55,9 @@ def found_by_contrast(weights: Path, recipe: Recipe = Recipe()) -> list[dict]:
     rows = []
     for lo, hi in zip(BINS, BINS[1:]):
         matched = s[(c >= lo) & (c < hi)]
-        rows.append({"contrast": f"{lo}-{hi}", "marks": len(matched),
-                     "found": round(float((matched > 0).mean()), 2) if len(matched) else None,
-                     f"found_at_{AUTO_READING}": round(float((matched >= AUTO_READING).mean()), 2) if len(matched) else None})
+        share = (lambda found: round(float(found.mean()), 2) if len(matched) else None)
+        rows.append({"contrast": f"{lo}-{hi}", "marks": len(matched), "found": share(matched > 0),
+                     f"found_at_{AUTO_READING}": share(matched >= AUTO_READING)})
     return rows
 
 
