@@ -384,7 +384,7 @@ def test_membrane_fill_reproduces_a_gradient_to_half_a_level_where_telea_streaks
 
 
 def test_the_smoothness_test_decides_as_the_three_channel_prediction_does() -> None:
-    """The channels' mean is tested first (a third of the cost); across crops of real photos, sharp and
+    """The channels' mean is tested first (half the cost); across crops of real photos, sharp and
     blurred, under a handle's mask, the verdict is the one the prediction on RGB gives."""
     rng = np.random.default_rng(7)
     photos = [cv2.cvtColor(cv2.imread(str(opencv_data() / name)), cv2.COLOR_BGR2RGB)

@@ -82,7 +82,7 @@ def _predictable(picture: np.ndarray, inside: np.ndarray) -> bool:
         return False
     # The fill is linear and the same for every channel, so the channels' mean is predicted by the mean
     # of their predictions, whose error is at most their mean error: a failure on that one channel is a
-    # failure on the three, found at a third of the cost (most surroundings that reach here fail).
+    # failure on the three, found at half the cost (most surroundings that reach here fail).
     mean = cv2.transform(small, _MEAN)[:, :, None]
     if float(np.abs(membrane(mean, grown)[band] - mean[band]).mean()) > SMOOTH_ERROR + MEAN_SLACK:
         return False
