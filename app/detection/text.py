@@ -18,9 +18,7 @@ import hashlib
 import io
 import json
 import os
-import threading
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -38,13 +36,9 @@ from app.detection.types import Detection, Detector, Reading
 from app.errors import ConfigError
 
 if TYPE_CHECKING:
-    import openvino
     import torch
 
 MIN_SIDE = 4  # px at model scale
-# Input shapes a CPU runner keeps compiled, the least recently used dropped first: each holds ~125 MB
-# at 960x544, and a long-lived worker meets several video sizes (training's evaluation reads three).
-SHAPES_KEPT = 3
 
 
 TEXT = Reading(probability=0.3, box_score=0.6, unclip=1.6)  # PP-OCR's defaults
@@ -189,76 +183,34 @@ Predict = Callable[[np.ndarray, str, bool, np.ndarray | None], np.ndarray]
 
 
 class CpuRunner:
-    """A network's ONNX graph on the CPU, one input at a time. OpenVINO runs it, compiled for each input
-    shape it meets (a video's frames all have one), at float32, without pinning its thread to a core:
-    twice ONNX Runtime's speed on this project's Xeon (71-73 ms against 144-151 at 960x544 on one
-    thread, README), the same output to 1e-5 (OpenVINO's default on CPUs with AMX is bfloat16, whose
-    maps differ by up to 0.09). When OpenVINO cannot load, compile or run it, ONNX Runtime runs it from
-    then on, for the life of the process (logged)."""
+    """A network's ONNX graph on the CPU in ONNX Runtime, one input at a time.
+
+    Why not OpenVINO, which ran these graphs twice as fast here (71-73 ms against 144-151 at 960x544 on
+    one thread): with the two networks inferring side by side on two threads, a process hung for good
+    in OpenVINO's Python bindings (a thread waiting on a C++ static's guard inside `Tensor.data`) in 3
+    of some 70 runs on 2026-12-07 (README); a job that never ends costs more than the 7 % of wall time
+    OpenVINO saved."""
 
     def __init__(self, name: str, graph: bytes) -> None:
-        self.name, self._graph = name, graph
+        self.name = name
         # The stack runs its two networks side by side: on 2 cores, one thread each. A second thread per
-        # network bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544, in ONNX Runtime),
-        # CPU the encoder needs.
-        self.threads = max(1, (os.cpu_count() or 2) // 2)
-        self._compiled: OrderedDict[tuple[int, ...], Callable[[np.ndarray], np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._core: openvino.Core | None = None
-        self._model: openvino.Model | None = None
-        self._fallback: onnxruntime.InferenceSession | None = None
-        try:
-            import openvino
-
-            self._core = openvino.Core()
-            self._model = self._core.read_model(graph)
-            logger.info("Loaded {} into OpenVINO for the CPU", name)
-        except Exception as exc:  # noqa: BLE001 - a missing or broken OpenVINO leaves ONNX Runtime
-            self._use_onnxruntime(exc)
+        # network bought 16 % of wall time for 70 % more CPU (PP-OCRv4 det at 960x544), CPU the encoder needs.
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = max(1, (os.cpu_count() or 2) // 2)
+        self._session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        logger.info("Loaded {} into ONNX Runtime for the CPU", name)
 
     def warm(self, height: int = 544, width: int = 960) -> None:
-        """Compile and run the shape most videos give (16:9 read at 960 px), so that a worker's first job
-        waits for no compile and a CPU OpenVINO cannot serve shows at start-up."""
-        if self._fallback is not None:
-            channels = int(self._fallback.get_inputs()[0].shape[1])
-        else:
-            channels = self._model.inputs[0].partial_shape[1].get_length()
+        """Run the shape most videos give (16:9 read at 960 px) once, so that a worker's first job waits
+        for no allocation of the session's buffers."""
+        channels = int(self._session.get_inputs()[0].shape[1])
         self.run(np.zeros((1, channels, height, width), np.float32))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """The network's output for one input (1, C, H, W)."""
-        with self._lock:  # an OpenVINO request serves one call at a time
-            if self._fallback is None:
-                try:
-                    return self._run_compiled(x)
-                except RuntimeError as exc:  # OpenVINO's errors (a compile or an inference that failed)
-                    self._use_onnxruntime(exc)
-            return self._fallback.run(None, {self._fallback.get_inputs()[0].name: x})[0]
-
-    def _run_compiled(self, x: np.ndarray) -> np.ndarray:
-        run = self._compiled.get(x.shape)
-        if run is None:
-            if len(self._compiled) >= SHAPES_KEPT:
-                self._compiled.popitem(last=False)
-            model = self._model.clone()
-            model.reshape(list(x.shape))
-            compiled = self._core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
-                                                              "INFERENCE_PRECISION_HINT": "f32",
-                                                              "PERFORMANCE_HINT": "LATENCY",
-                                                              "ENABLE_CPU_PINNING": False})
-            request, output = compiled.create_infer_request(), compiled.outputs[0]
-            run = self._compiled[x.shape] = lambda batch: request.infer({0: batch})[output]
-        self._compiled.move_to_end(x.shape)
-        return run(x)
-
-    def _use_onnxruntime(self, exc: Exception) -> None:
-        logger.warning("OpenVINO cannot run {} ({}): running it in ONNX Runtime", self.name, exc)
-        self._compiled.clear()
-        self._core = self._model = None
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = self.threads
-        self._fallback = onnxruntime.InferenceSession(self._graph, options, providers=["CPUExecutionProvider"])
+        return self._session.run(None, {self._input: x})[0]
 
 
 class Network:
