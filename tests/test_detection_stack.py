@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import torch
 import pytest
-from loguru import logger
 
 from app.config import ProcessOptions, Settings
 from app.detection.stack import build
