@@ -781,8 +781,8 @@ class EvidenceDetector(Detector):
         show it while the mark is seen elsewhere (a lookalike in the scene would), and the camera did
         not carry it there (`_carried`). When the places found are the mark's only evidence (not
         `proven` by its own sightings), one of them must show it plainly: a word of a subtitle line is
-        found again in other lines, faintly, and beside words that stay on screen while it is gone. `looks` caches
-        the kept samples' gradients across calls."""
+        found again in other lines, faintly, and beside words that stay on screen while it is gone.
+        `looks` caches the kept samples' gradients across calls."""
         reference = marks[0]
         x1, y1, x2, y2 = reference.analysis_box
         th, tw = reference.template.shape[1:]
