@@ -7,7 +7,9 @@ evidence from many seconds of the video:
 
 * it recurs: the spot (with the spots that show the same picture elsewhere, for marks that jump
   between a few places) is proposed in a large share of the video, for several seconds in all;
-* its pixels stay the same: the edge picture inside matches the spot's median edge picture;
+* its pixels stay the same: the edge picture inside matches the spot's median edge picture (or, for a
+  semi-opaque mark whose edges the busy scenery showing through drowns, its colours change by a
+  fraction of what the moving scenery's do);
 * and either the picture around it changes while it stays (moving camera, cuts), or, where the
   scene stands still and time cannot tell, a trained watermark detector says it is a mark: surely
   (a high score), or less surely where the place's pixels lack the camera's noise as an overlay's do.
@@ -79,6 +81,8 @@ CLIPPED, CRUSHED = 250, 5  # levels in every channel of blown-out white and crus
 QUIET_SPECK, QUIET_PART = 6, 0.1  # px, and share of the proposal: a quiet patch smaller than both is chance
 OVERLAY_SHARE, OVERLAY_RATIO = 0.05, 1.5  # quiet (or clipped) share of a place, and how many times the scene's, of an overlay
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
+SCENE_MOVES = 10.0  # grey levels: the surroundings' typical change across sightings (median absolute deviation)
+STEADY_PIXELS = 0.35  # ... of which the place's pixels change at most this share, when its edges disagree
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
@@ -550,14 +554,18 @@ class EvidenceDetector(Detector):
                 continue
             members = [seen[k] for k in family]
             consistency = float(np.median([self._consistency(m.crops) for m in members]))
-            if consistency < CONSISTENT:
+            steady = self._steady(members[0]) if consistency < CONSISTENT and len(members) == 1 else None
+            if consistency < CONSISTENT and steady is None:
                 continue
             around = float(np.median([self._consistency(m.contexts) for m in members]))
             trained, sure = _trained_samples(members)
             overlaid = partial(self._overlaid, members[0])
-            evidence = self._evidence(consistency, around, trained, sure, overlaid, len(hits), _jumps(members))
-            growth = None if evidence is None else \
-                self._quiet_growth(members[0]) if evidence.startswith("still scene") else self._growth(members)
+            if steady is not None:
+                evidence, growth = steady
+            else:
+                evidence = self._evidence(consistency, around, trained, sure, overlaid, len(hits), _jumps(members))
+                growth = None if evidence is None else \
+                    self._quiet_growth(members[0]) if evidence.startswith("still scene") else self._growth(members)
             marks = [self._mark(seen[k], templates[k], evidence or "", growth) for k in family]
             alone = evidence is not None and len(hits) >= min_hits and len(hits) >= MIN_COVERAGE * self.samples
             others = self._elsewhere(marks, hits, looks, proven=alone)
@@ -618,6 +626,43 @@ class EvidenceDetector(Detector):
         if trained_hits >= APPEARANCE_SHARE * hits and overlaid():
             return "still scene: the trained watermark detector confirms it, and its pixels lack the camera's noise"
         return None
+
+    def _steady(self, spot: Spot) -> tuple[str, Growth | None] | None:
+        """Why a place whose edges disagree across sightings is still a mark, with the pixels it covers, or
+        None: its pixels stay while the picture around them moves. A semi-opaque mark with soft edges over
+        busy scenery is such a place: the scenery's strong edges show through it and set its sightings
+        apart, while its colours change by a fraction of the scenery's, and its edges alone outline it
+        without its body. Read over the kept samples that saw it as the median absolute deviation per
+        pixel (someone walking past a fixed camera's sign once is no change), where the surroundings
+        change by `SCENE_MOVES` or more (the camera moves), leaving out blown-out and crushed pixels (a
+        black bar stays too). The mark's pixels are the steady ones joined to the proposal."""
+        hits = set(spot.hits)
+        frames = [frame for index, frame in self.looks if index in hits]
+        if len(frames) < STRAY_HITS:
+            return None
+        padded, region = spot.regions(self.aw, self.ah)
+        cx1, cy1, cx2, cy2 = region
+        stack = np.stack([frame[cy1:cy2, cx1:cx2] for frame in frames]).astype(np.float32)
+        level = np.median(stack, axis=0)
+        change = np.median(np.abs(stack - level), axis=0).mean(axis=2)
+        flat = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)
+        size = (cx2 - cx1, cy2 - cy1)
+        inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
+        inside = np.zeros(change.shape, bool)
+        inside[own_box[1] : own_box[3], own_box[0] : own_box[2]] = True
+        ring = np.ones(change.shape, bool)
+        ring[inner[1] : inner[3], inner[0] : inner[2]] = False
+        if not ring.any() or (inside & ~flat).sum() < 0.5 * inside.sum():
+            return None
+        own, scene = float(np.median(change[inside & ~flat])), float(np.median(change[ring]))
+        if scene < SCENE_MOVES or own > STEADY_PIXELS * scene:
+            return None
+        steady = without_specks(((change <= STEADY_PIXELS * scene) & ~flat).astype(np.uint8),
+                                max(QUIET_SPECK, round(QUIET_PART * _area(own_box))))
+        box = _touching(steady, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
+        growth = None if _area(box) > min(self.max_area, MAX_GROWTH * _area(inner)) else \
+            Growth(region, steady, _outside(box, region, size), padded[:2])
+        return f"its pixels stay while the scene around it changes (they vary {own:.1f} levels, around {scene:.1f})", growth
 
     def _growth(self, members: list[Spot]) -> Growth | None:
         """Where the mark continues beyond the proposal, from edges that persist across all the
