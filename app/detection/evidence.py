@@ -636,10 +636,12 @@ class EvidenceDetector(Detector):
         outline it without its body. Over the kept samples that saw it (`QUIET_LOOKS` at least), each
         sample's change from the place's median picture, inside the proposal (blown-out and crushed
         pixels left out) against the ring around it: in nearly every sample (`STEADY_SHARE`) the inside
-        changes by at most `STEADY_PIXELS` of the ring, which changes by `SCENE_MOVES` or more (a face or
-        a T-shirt the camera follows turns and creases in some samples; a still scene never passes).
-        The steady pixels joined to the proposal are the mark's; when they spread to the edge of the
-        surroundings, the camera follows something larger than a mark, and it is not one."""
+        changes by at most `STEADY_PIXELS` of the ring, which changes by `SCENE_MOVES` or more (a still
+        scene never passes; asking it of nearly every sample, not of the typical one, is meant to turn away
+        what the camera follows and what turns or creases now and then, a face or a T-shirt, and turned
+        away captions on a dark plate). The steady pixels within the box of those joined to the proposal
+        are the mark's; when they spread to the edge of the surroundings, the camera follows something
+        larger than a mark, and it is not one."""
         hits = set(spot.hits)
         frames = [frame for index, frame in self.looks if index in hits]
         if len(frames) < QUIET_LOOKS:
