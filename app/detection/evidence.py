@@ -168,6 +168,20 @@ def _touching(binary: np.ndarray, inner: Box, gap: int) -> Box:
             max(inner[2], int(xs.max()) + 1), max(inner[3], int(ys.max()) + 1))
 
 
+def _blown(level: np.ndarray) -> np.ndarray:
+    """Per pixel of an (h, w, 3) picture, whether it is blown-out white or crushed black in every channel:
+    no noise and no change there, whatever it shows."""
+    return (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)
+
+
+def _spills(box: Box, region: Box, shape: tuple[int, ...], width: int, height: int) -> bool:
+    """Whether `box` (in a picture of `region`, of `shape` (h, w, ...)) reaches a side of the picture that
+    is not the frame's (`width` x `height`): what it outlines goes on beyond the region."""
+    h, w = shape[:2]
+    return (box[0] == 0 < region[0]) or (box[1] == 0 < region[1]) or (box[2] == w and region[2] < width) or \
+        (box[3] == h and region[3] < height)
+
+
 def _jumps(spots: list[Spot]) -> int:
     """How many places a family's picture takes turns at: places seen at (mostly) different times.
     Two places seen at the same time are two things that look alike (windows, signs), not a jump."""
@@ -652,7 +666,7 @@ class EvidenceDetector(Detector):
         level = np.median(stack, axis=0)
         deviation = np.abs(stack - level).mean(axis=3)  # per sample and pixel
         change = np.median(deviation, axis=0)
-        flat = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)
+        flat = _blown(level)
         size = (cx2 - cx1, cy2 - cy1)
         inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
         inside = np.zeros(change.shape, bool)
@@ -671,8 +685,7 @@ class EvidenceDetector(Detector):
         steady = without_specks(((change <= STEADY_PIXELS * scene) & ~flat).astype(np.uint8),
                                 max(QUIET_SPECK, round(QUIET_PART * _area(own_box))))
         box = _touching(steady, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
-        h, w = steady.shape
-        if (box[0] == 0 < cx1) or (box[1] == 0 < cy1) or (box[2] == w and cx2 < self.aw) or (box[3] == h and cy2 < self.ah):
+        if _spills(box, region, steady.shape, self.aw, self.ah):
             return None
         growth = None if _area(box) > min(self.max_area, MAX_GROWTH * _area(inner)) else \
             Growth(region, steady, _outside(box, region, size), padded[:2])
@@ -723,10 +736,7 @@ class EvidenceDetector(Detector):
                 return None
             quiet, box = grown
             h, w = quiet.shape
-            rx1, ry1, rx2, ry2 = region
-            spilled = (box[0] == 0 < rx1) or (box[1] == 0 < ry1) or (box[2] == w and rx2 < self.aw) or \
-                      (box[3] == h and ry2 < self.ah)
-            if not spilled:
+            if not _spills(box, region, quiet.shape, self.aw, self.ah):
                 break
         else:
             return None
@@ -781,7 +791,7 @@ class EvidenceDetector(Detector):
         kept = max(1, round(STEADY_STEPS * len(steps)))
         spread = np.partition(steps, kept - 1, axis=0)[:kept].mean(axis=0)
         level = np.median(stack, axis=0)
-        clipped = (level >= CLIPPED).all(axis=2) | (level <= CRUSHED).all(axis=2)
+        clipped = _blown(level)
         inner = _within(padded, region, (rx2 - rx1, ry2 - ry1))
         outside = np.ones_like(spread, bool)
         outside[inner[1] : inner[3], inner[0] : inner[2]] = False
