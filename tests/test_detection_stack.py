@@ -26,7 +26,7 @@ from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
 from bench.validation import animation_frames
-from scripts.footage import clip_frames, composite, logo_rgba, mark_box, pan_frames, text_rgba, write_clip
+from scripts.footage import clip_frames, composite, logo_rgba, mark_box, opencv_data, pan_frames, text_rgba, write_clip
 from tests.conftest import psnr
 from training.assets import unpack
 
@@ -356,6 +356,44 @@ def test_a_semi_opaque_icon_whose_edges_the_scenery_drowns_is_found_by_its_stead
     after = [psnr(c[by1:by2, bx1:bx2], o[by1:by2, bx1:bx2])
              for c, o in zip(clean, read_frames(probe(tmp_path / "out.mp4")), strict=True)]
     assert np.mean(after) > np.mean(before) + 4, (np.mean(before), np.mean(after))
+
+
+@pytest.mark.parametrize("after_the_cut", ["drowned", "gone"])
+def test_a_still_mark_proposed_before_a_cut_only_is_followed_where_a_strong_edge_crosses_it(after_the_cut: str,
+                                                                                           tmp_path: Path) -> None:
+    """A semi-transparent globe (Tango's, 120 px at 0.6) over panned aerial footage, then a cut to a
+    still shot where a black silhouette's edge runs through it. The proposals saw it before the cut
+    only, so the frames after it are each checked against its edge picture, where the silhouette's
+    edge outweighs the globe's in a plain correlation (0.25): every one of them is still marked, and
+    none when the globe left with the cut. The samples after the cut (the place 'without the mark' to
+    the analysis) show the mark in the first case, so they are not taken for its background."""
+    icon = unpack("tango-icon-theme") / "usr/share/icons/Tango/32x32/apps/internet-web-browser.png"
+    mark = cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (120, 120),
+                      interpolation=cv2.INTER_NEAREST)
+    x, y = 20, 220
+    silhouette = cv2.resize(cv2.cvtColor(cv2.imread(str(opencv_data() / "pic1.png")), cv2.COLOR_BGR2RGB), (640, 360),
+                            interpolation=cv2.INTER_AREA)
+    before = [composite(f, mark, x, y, 0.6) for f in pan_frames("aero3.jpg", (640, 360), 4 * FPS, FPS)]
+    after = [composite(silhouette, mark, x, y, 0.6) if after_the_cut == "drowned" else silhouette] * (4 * FPS)
+    path = tmp_path / "cut.mp4"
+    write_clip(before + after, path, FPS)
+    info = probe(path)
+    frames = list(read_frames(info))
+    detector = EvidenceDetector({}, {}, info, 1.0, 100.0)
+    spot = Spot(box=mark_box(mark, x, y), crop_size=(96, 96), wide_size=(64, 64))
+    spot.widen(spot.box)
+    samples = frames[:: detector.every]
+    for index, frame in enumerate(samples):
+        if index * detector.every < len(before):
+            spot.hits.append(index)
+            detector._sighting(spot, frame)
+        else:
+            detector._absence(spot, frame)
+    detector.marks = [detector._mark(spot, np.median(np.stack(spot.crops), axis=0), "test", None)]
+    detector.samples = len(samples)
+    marked = [bool(dets) for dets in detector.detect(frames)]
+    assert all(marked[: len(before)])
+    assert marked[len(before) :] == [after_the_cut == "drowned"] * len(after)
 
 
 CPU_RUN = """
