@@ -19,7 +19,7 @@ from app.config import ProcessOptions, Settings
 from app.detection.stack import build
 from app.gpu import make_plan
 from app.registry import BuildContext
-from app.detection.evidence import EvidenceDetector, Spot, _jumps, _trained_samples
+from app.detection.evidence import SHOWN, EvidenceDetector, Spot, _jumps, _trained_samples, correlation
 from app.detection.types import Detection, Detector, Reading, iou
 from app.detection.text import MapDetector, map_predictor, model_path, text_network
 from app.media.probe import probe
@@ -356,6 +356,26 @@ def test_a_fixed_camera_clip_with_a_wordless_logo_is_cleaned(service: WatermarkR
     assert np.mean(after) > np.mean(before) + 6, (np.mean(before), np.mean(after))
 
 
+@pytest.mark.xfail(strict=True, reason="known gap: the graffiti's edges show through the icon and set its sightings "
+                   "apart (edge consistency under 0.5), and at 0.6 opacity its pixels change too much with the "
+                   "scene for the steady-pixels rule; see README, Detection")
+def test_a_semi_transparent_icon_over_busy_footage_across_a_cut_is_found(service: WatermarkRemovalService,
+                                                                          tmp_path: Path) -> None:
+    """Tango's home icon blown up to 120 px at 0.6 opacity, still, over a panned photo and then, after a
+    cut, over the panned graffiti wall: the detectors propose it in every sample, yet it is not found."""
+    icon = unpack("tango-icon-theme") / "usr/share/icons/Tango/32x32/actions/go-home.png"
+    mark = cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (120, 120),
+                      interpolation=cv2.INTER_NEAREST)
+    x, y = 640 - 120 - 20, 360 - 120 - 20
+    frames = [f for photo in ("home.jpg", "graf1.png") for f in pan_frames(photo, (640, 360), 4 * FPS, FPS)]
+    marked = tmp_path / "icon.mp4"
+    write_clip((composite(f, mark, x, y, 0.6) for f in frames), marked, FPS)
+    report = service.clean(marked, tmp_path / "out.mp4", ProcessOptions())
+    truth = mark_box(mark, x, y)
+    covered = sum(any(_covers(b, truth) for b in f.boxes) for f in report.frames)
+    assert covered >= 0.9 * len(frames), (covered, report.notes)
+
+
 def test_a_semi_opaque_icon_whose_edges_the_scenery_drowns_is_found_by_its_steady_pixels(
         service: WatermarkRemovalService, tmp_path: Path) -> None:
     """Tango's speaker icon blown up to 140 px (soft shading, blocky edges) at 0.87 opacity over a panned
@@ -388,7 +408,7 @@ def test_a_still_mark_proposed_before_a_cut_only_is_followed_where_a_strong_edge
     """A semi-transparent globe (Tango's, 120 px at 0.6) over panned aerial footage, then a cut to a
     still shot where a black silhouette's edge runs through it. The proposals saw it before the cut
     only, so the frames after it are each checked against its edge picture, where the silhouette's
-    edge outweighs the globe's in a plain correlation (0.25): every one of them is still marked, and
+    edge outweighs the globe's in a plain correlation (under `SHOWN`): every one of them is still marked, and
     none when the globe left with the cut. The samples after the cut (the place 'without the mark' to
     the analysis) show the mark in the first case, so they are not taken for its background."""
     icon = unpack("tango-icon-theme") / "usr/share/icons/Tango/32x32/apps/internet-web-browser.png"
@@ -415,6 +435,9 @@ def test_a_still_mark_proposed_before_a_cut_only_is_followed_where_a_strong_edge
             detector._absence(spot, frame)
     detector.marks = [detector._mark(spot, np.median(np.stack(spot.crops), axis=0), "test", None)]
     detector.samples = len(samples)
+    found = detector.marks[0]
+    if after_the_cut == "drowned":  # the case itself: a plain correlation does not see the globe after the cut
+        assert max(correlation(detector._picture(f, found), found.template) for f in frames[len(before) :]) < SHOWN
     marked = [bool(dets) for dets in detector.detect(frames)]
     assert all(marked[: len(before)])
     assert marked[len(before) :] == [after_the_cut == "drowned"] * len(after)

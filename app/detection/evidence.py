@@ -274,8 +274,8 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 def showing(picture: np.ndarray, template: np.ndarray) -> float:
     """How much an edge picture shows a mark's edge picture: their correlation once the picture's edges
     are clipped at its SCENE_EDGES percentile. A strong scene edge crossing a semi-transparent mark (a
-    wave's rim across a blue logo) otherwise outweighs the mark's whole pattern: plain correlation read
-    0.26-0.38 there, the clipped one 0.47-0.63, while places without the mark read the same either way."""
+    wave's rim across a blue logo, after a cut) otherwise outweighs the mark's whole pattern in a plain
+    correlation (`generated_10_moving` in `python -m bench.detection` lost the shot after its cut)."""
     return correlation(np.minimum(picture, np.percentile(picture, SCENE_EDGES)), template)
 
 
@@ -622,8 +622,8 @@ class EvidenceDetector(Detector):
         """The kept samples at which a detector boxed the mark's place differently (another spot sharing
         `NESTED` of the smaller box: a tight box in one shot, one with the outline in the next) and the
         place shows the mark's edge picture plainly (`PLAIN`): sightings of the mark, which recurrence
-        counts. Without them a mark boxed two ways fell short of recurrence in both (a 182x24 px handle
-        at 0.54 opacity, proposed in 11 of 13 samples as four different boxes, found in none)."""
+        counts. Without them a mark boxed several ways fell short of recurrence in each
+        (`generated_08_moving` in `python -m bench.detection`, a handle at 0.54 opacity, was not found)."""
         near = {i for other in self.spots if other is not spot and _area(_overlap(other.box, spot.box)) >=
                 NESTED * min(_area(other.box), _area(spot.box)) for i in other.hits}
         x1, y1, x2, y2 = mark.analysis_box
