@@ -279,6 +279,13 @@ def showing(picture: np.ndarray, template: np.ndarray) -> float:
     return correlation(np.minimum(picture, np.percentile(picture, SCENE_EDGES)), template)
 
 
+def _shown(picture: np.ndarray, mark: Mark, threshold: float) -> bool:
+    """Whether an edge picture of a mark's place shows the mark (`showing` at `threshold`), better than
+    the place's picture without the mark when that is known."""
+    shown = showing(picture, mark.template)
+    return shown >= threshold and (mark.background is None or shown > showing(picture, mark.background))
+
+
 @dataclass
 class Spot:
     """Proposals at one place: which samples proposed it, by which sources, and a reservoir of
@@ -600,7 +607,7 @@ class EvidenceDetector(Detector):
             marks = [self._mark(seen[k], templates[k], evidence or "", growth) for k in family]
             if evidence is not None:
                 for spot, mark in zip(members, marks, strict=True):
-                    mark.hits |= self._boxed_otherwise(spot, mark)
+                    mark.hits |= self._boxed_otherwise(spot, mark, evidence.startswith("still scene"))
                 hits = set().union(*(m.hits for m in marks))
             alone = evidence is not None and len(hits) >= min_hits and len(hits) >= MIN_COVERAGE * self.samples
             others = self._elsewhere(marks, hits, looks, proven=alone)
@@ -618,18 +625,22 @@ class EvidenceDetector(Detector):
         self.marks = _merged(self.marks, self.width, self.height)
         self._say_what_decided()
 
-    def _boxed_otherwise(self, spot: Spot, mark: Mark) -> set[int]:
+    def _boxed_otherwise(self, spot: Spot, mark: Mark, still: bool) -> set[int]:
         """The kept samples at which a detector boxed the mark's place differently (another spot sharing
         `NESTED` of the smaller box: a tight box in one shot, one with the outline in the next) and the
-        place shows the mark's edge picture plainly (`PLAIN`): sightings of the mark, which recurrence
-        counts. Without them a mark boxed several ways fell short of recurrence in each
-        (`generated_08_moving` in `python -m bench.detection`, a handle at 0.54 opacity, was not found)."""
+        place shows the mark's edge picture plainly (`PLAIN`), better than the place's picture without
+        it when that is known (a jumping mark's vacated place): sightings of the mark, which recurrence
+        counts. On a still scene, where the place shows its own picture in every sample, only the
+        trained detector's boxes count: another source boxing a larger thing around it (a whole sign
+        around its logo) is no word that the mark is there. Without them a mark boxed several ways fell
+        short of recurrence in each (`generated_08_moving` in `python -m bench.detection`, a handle at
+        0.54 opacity, was not found)."""
         near = {i for other in self.spots if other is not spot and _area(_overlap(other.box, spot.box)) >=
-                NESTED * min(_area(other.box), _area(spot.box)) for i in other.hits}
+                NESTED * min(_area(other.box), _area(spot.box)) for i in (other.trained_at if still else other.hits)}
         x1, y1, x2, y2 = mark.analysis_box
         size = (mark.template.shape[2], mark.template.shape[1])
         return {index for index, frame in self.looks if index in near - mark.hits
-                and showing(edges(frame[y1:y2, x1:x2], size), mark.template) >= PLAIN}
+                and _shown(edges(frame[y1:y2, x1:x2], size), mark, PLAIN)}
 
     def _consistency(self, crops: list[np.ndarray]) -> float:
         """Median correlation between sightings at different times: a mark looks the same at any two
@@ -1026,11 +1037,8 @@ class EvidenceDetector(Detector):
         return out
 
     def _shows(self, frame: np.ndarray, mark: Mark, threshold: float) -> bool:
-        """Whether the frame shows the mark's edge picture (`_match`), better than the place's picture
-        without the mark when that is known."""
-        picture = self._picture(frame, mark)
-        shown = showing(picture, mark.template)
-        return shown >= threshold and (mark.background is None or shown > showing(picture, mark.background))
+        """Whether the frame shows the mark's edge picture where it was taken (`_shown`)."""
+        return _shown(self._picture(frame, mark), mark, threshold)
 
     def _match(self, frame: np.ndarray, mark: Mark) -> float:
         """How much the frame shows the mark's edge picture, read where that picture was taken (the analysis
