@@ -374,6 +374,13 @@ def test_a_fixed_camera_clip_with_a_wordless_logo_is_cleaned(service: WatermarkR
     assert np.mean(after) > np.mean(before) + 6, (np.mean(before), np.mean(after))
 
 
+def _tango(name: str, side: int) -> np.ndarray:
+    """A Tango icon (`category/name`, 32 px) blown up to `side` px with its blocky edges, as RGBA."""
+    icon = unpack("tango-icon-theme") / f"usr/share/icons/Tango/32x32/{name}.png"
+    return cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (side, side),
+                      interpolation=cv2.INTER_NEAREST)
+
+
 @pytest.mark.xfail(strict=True, reason="known gap: the graffiti's edges show through the icon and set its sightings "
                    "apart (edge consistency under 0.5), and at 0.6 opacity its pixels change too much with the "
                    "scene for the steady-pixels rule; see README, Detection")
@@ -381,9 +388,7 @@ def test_a_semi_transparent_icon_over_busy_footage_across_a_cut_is_found(service
                                                                           tmp_path: Path) -> None:
     """Tango's home icon blown up to 120 px at 0.6 opacity, still, over a panned photo and then, after a
     cut, over the panned graffiti wall: the detectors propose it in every sample, yet it is not found."""
-    icon = unpack("tango-icon-theme") / "usr/share/icons/Tango/32x32/actions/go-home.png"
-    mark = cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (120, 120),
-                      interpolation=cv2.INTER_NEAREST)
+    mark = _tango("actions/go-home", 120)
     x, y = 640 - 120 - 20, 360 - 120 - 20
     frames = [f for photo in ("home.jpg", "graf1.png") for f in pan_frames(photo, (640, 360), 4 * FPS, FPS)]
     marked = tmp_path / "icon.mp4"
@@ -400,9 +405,7 @@ def test_a_semi_opaque_icon_whose_edges_the_scenery_drowns_is_found_by_its_stead
     graffiti wall: the wall's strong edges show through and set the icon's edge pictures apart from one
     sighting to the next, so edge evidence alone drops it; its colours change by a fraction of the
     wall's. It is found in every frame and its body cleaned."""
-    icon = unpack("tango-icon-theme") / "usr/share/icons/Tango/32x32/status/audio-volume-high.png"
-    mark = cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (140, 140),
-                      interpolation=cv2.INTER_NEAREST)
+    mark = _tango("status/audio-volume-high", 140)
     x, y = 24, 190
     clean = list(pan_frames("graf1.png", (640, 360), 8 * FPS, FPS))
     marked = tmp_path / "icon.mp4"
@@ -429,9 +432,7 @@ def test_a_still_mark_proposed_before_a_cut_only_is_followed_where_a_strong_edge
     edge outweighs the globe's in a plain correlation (under `SHOWN`): every one of them is still marked, and
     none when the globe left with the cut. The samples after the cut (the place 'without the mark' to
     the analysis) show the mark in the first case, so they are not taken for its background."""
-    icon = unpack("tango-icon-theme") / "usr/share/icons/Tango/32x32/apps/internet-web-browser.png"
-    mark = cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (120, 120),
-                      interpolation=cv2.INTER_NEAREST)
+    mark = _tango("apps/internet-web-browser", 120)
     x, y = 20, 220
     silhouette = cv2.resize(cv2.cvtColor(cv2.imread(str(opencv_data() / "pic1.png")), cv2.COLOR_BGR2RGB), (640, 360),
                             interpolation=cv2.INTER_AREA)

@@ -34,7 +34,7 @@ import numpy as np
 from loguru import logger
 
 from app.detection.static import fill_holes, without_specks
-from app.detection.types import Box, Detection, Detector, iou
+from app.detection.types import Box, Detection, Detector, intersection, iou
 from app.errors import InputError
 from app.media.probe import VideoInfo
 from app.media.reader import read_at, read_samples
@@ -139,12 +139,6 @@ def _grown(box: Box, by: int, width: int, height: int) -> Box:
 
 def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
-
-
-def _overlap(a: Box, b: Box) -> Box:
-    """Where two boxes overlap (an empty box, of area 0, when they do not)."""
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    return x1, y1, max(x1, min(a[2], b[2])), max(y1, min(a[3], b[3]))
 
 
 def _within(box: Box, region: Box, size: tuple[int, int]) -> Box:
@@ -635,12 +629,13 @@ class EvidenceDetector(Detector):
         around its logo) is no word that the mark is there. Without them a mark boxed several ways fell
         short of recurrence in each (`generated_08_moving` in `python -m bench.detection`, a handle at
         0.54 opacity, was not found)."""
-        near = {i for other in self.spots if other is not spot and _area(_overlap(other.box, spot.box)) >=
+        near = {i for other in self.spots if other is not spot and intersection(other.box, spot.box) >=
                 NESTED * min(_area(other.box), _area(spot.box)) for i in (other.trained_at if still else other.hits)}
+        unseen = near - mark.hits
         x1, y1, x2, y2 = mark.analysis_box
         size = (mark.template.shape[2], mark.template.shape[1])
-        return {index for index, frame in self.looks if index in near - mark.hits
-                and _shown(edges(frame[y1:y2, x1:x2], size), mark, PLAIN)}
+        return {index for index, frame in self.looks
+                if index in unseen and _shown(edges(frame[y1:y2, x1:x2], size), mark, PLAIN)}
 
     def _consistency(self, crops: list[np.ndarray]) -> float:
         """Median correlation between sightings at different times: a mark looks the same at any two

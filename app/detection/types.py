@@ -28,11 +28,14 @@ class Detection:
         return max(0, self.box[2] - self.box[0]) * max(0, self.box[3] - self.box[1])
 
 
+def intersection(a: Box, b: Box) -> int:
+    """Area two (x1, y1, x2, y2) boxes share (0 when they do not overlap)."""
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def iou(a: Box, b: Box) -> float:
     """Intersection over union of two (x1, y1, x2, y2) boxes."""
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    inter = intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
