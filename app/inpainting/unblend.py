@@ -32,9 +32,11 @@ class _Estimate:
     """The inversion as one multiply-add: picture = (observed - offset) * gain, with offset 0 and gain 1
     where the estimate is not confident, so those pixels come back as they were."""
 
-    gain: np.ndarray  # (h, w, 1) float32: 1 / (1 - alpha) where confident
+    gain: np.ndarray  # (h, w, 3) float32: 1 / (1 - alpha) where confident, the same for each channel (an
+    # (h, w, 1) gain broadcast over the channels cost 2 ms of 3 a frame for a 1080p mark, a (h, w, 3) one 0.1)
     offset: np.ndarray  # (h, w, 3) float32: alpha * colour where confident
     confident: np.ndarray  # (h, w) bool, only inside the mask it was made for
+    remaining: np.ndarray  # (h, w) uint8: that mask less the confident pixels, what is left to inpaint
     observations: int
 
 
@@ -88,8 +90,7 @@ class BlendEstimator:
         restored *= estimate.gain
         restored += 0.5
         np.clip(restored, 0, 255, out=restored)
-        remaining = np.where(estimate.confident, 0, mask).astype(np.uint8)
-        return restored.astype(np.uint8), remaining
+        return restored.astype(np.uint8), estimate.remaining
 
     def _estimate(self, box: Box, mask: np.ndarray) -> _Estimate | None:
         if self._count is None:
@@ -113,7 +114,9 @@ class BlendEstimator:
         colour = (mean - (1.0 - alpha[:, :, None]) * mean_bg) / np.maximum(alpha[:, :, None], 1e-3)
         confident = (inside > 0) & (alpha < MAX_ALPHA) & (std_bg.min(axis=2) > MIN_BACKGROUND_STD)
         a = np.where(confident, alpha, 0.0)[:, :, None].astype(np.float32)
-        estimate = _Estimate(1.0 / (1.0 - a), (a * colour).astype(np.float32), confident, observed)
+        gain = np.repeat(1.0 / (1.0 - a), 3, axis=2)
+        remaining = np.where(confident, 0, mask).astype(np.uint8)
+        estimate = _Estimate(gain, (a * colour).astype(np.float32), confident, remaining, observed)
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = estimate
