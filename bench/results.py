@@ -3,6 +3,7 @@ and leaves every other section as it was."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from scripts.footage import ROOT
@@ -10,9 +11,17 @@ from scripts.footage import ROOT
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
+def cpu_model() -> str:
+    """The CPU's model name. The machines this project is measured on change between sessions (an Intel
+    Xeon, an AMD EPYC with two thirds of its speed), and every figure moves with them."""
+    with open("/proc/cpuinfo") as info:
+        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+
+
 def stamped(heading: str, command: str) -> str:
-    """The heading line a section is written with: when and by which command it was measured."""
-    return f"{heading} (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, `{command}`)"
+    """The heading line a section is written with: when, on which CPU and by which command it was measured."""
+    return (f"{heading} (measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores of "
+            f"{cpu_model()}, `{command}`)")
 
 
 def write_section(heading: str, lines: list[str]) -> None:

@@ -14,7 +14,7 @@ from bench import detection, restoration, soak, speed, split
 from bench.clips import build_all
 from bench.figures import contact_sheet, psnr_chart
 from bench.quality import evaluate
-from bench.results import RESULTS, stamped, write_section
+from bench.results import RESULTS, cpu_model, stamped, write_section
 from scripts.footage import ROOT
 
 BENCH = ROOT / "bench"
@@ -25,9 +25,8 @@ SOAK = "## Soak (reliability)"
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split(" Copyright")[0]
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {ffmpeg}"
+    return f"{os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}, {ffmpeg}"
 
 
 def quality_section(results: list[dict]) -> list[str]:

@@ -20,6 +20,7 @@ from app.inpainting.masks import crops_for
 from app.inpainting.opencv import OpenCVFiller
 from app.inpainting.restorer import Restorer
 from app.inpainting.smooth import BAND, ROUGH, SMOOTH_ERROR, membrane, smooth_fill
+from app.inpainting.unblend import BlendEstimator
 from app.media.probe import probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
@@ -143,6 +144,37 @@ def test_unblending_beats_inpainting_on_semi_transparent_text(pan_text, tmp_path
         scores[unblend] = float(np.mean(values))
         assert (report.restored_pixels["unblended"] > 0) == unblend
     assert scores[True] > scores[False] + 3.0, scores
+
+
+def test_unblending_inverts_over_the_confident_pixels_as_over_the_whole_crop() -> None:
+    """The inversion runs on the confident pixels' bounding rectangle and clips with OpenCV's thresholds:
+    the same levels as the whole crop's multiply-add clipped by numpy, closer to the clean picture than
+    the marked one, and only the pixels it could not invert are left to inpaint."""
+    logo = logo_rgba(120)
+    x, y = 640 - 140, 360 - 180
+    clean = list(pan_frames("fruits.jpg", (640, 360), 40, 25))
+    marked = [composite(f, logo, x, y, 0.5) for f in clean]
+    x1, y1, x2, y2 = mark_box(logo, x, y)
+    box = (x1 - 16, y1 - 16, x2 + 16, y2 + 16)
+    mask = np.zeros((box[3] - box[1], box[2] - box[0]), np.uint8)
+    mask[12:-12, 12:-12] = 255
+    estimator = BlendEstimator(640, 360)
+    for frame in marked:
+        estimator.observe(frame, [box])
+    crop, truth = (f[box[1] : box[3], box[0] : box[2]] for f in (marked[-1], clean[-1]))
+    restored, remaining = estimator.undo(crop, box, mask)
+    estimate = estimator._estimate(box, mask)
+    assert estimate is not None and estimate.window is not None
+    gain, offset = np.ones(crop.shape, np.float32), np.zeros(crop.shape, np.float32)
+    gain[estimate.window], offset[estimate.window] = estimate.gain, estimate.offset
+    whole = (crop.astype(np.float32) - offset) * gain + 0.5
+    assert (whole < 0).any() or (whole > 255).any()  # the clipping is exercised
+    np.testing.assert_array_equal(restored, np.clip(whole, 0, 255).astype(np.uint8))
+    inside = mask > 0
+    undone = inside & (remaining == 0)
+    assert 0 < int(undone.sum()) < int(inside.sum())
+    assert not (remaining[~inside] > 0).any()
+    assert psnr(restored[undone], truth[undone]) > psnr(crop[undone], truth[undone]) + 3
 
 
 def flicker(frames: list[np.ndarray], box: tuple[int, int, int, int]) -> float:

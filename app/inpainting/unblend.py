@@ -35,15 +35,15 @@ class _Estimate:
 
     window: tuple[slice, slice] | None  # rows, columns of the crop; None where no pixel is confident
     gain: np.ndarray  # (h, w, 3) float32 over the window: 1 / (1 - alpha) where confident, the same for each
-    # channel (an (h, w, 1) gain broadcast over the channels cost 2 ms of 3 a frame for a 1080p mark)
+    # channel (numpy multiplies by an (h, w, 1) gain broadcast over the channels many times slower)
     offset: np.ndarray  # (h, w, 3) float32 over the window: alpha * colour where confident
     remaining: np.ndarray  # (crop h, crop w) uint8: the mask less the confident pixels, what is left to inpaint
     observations: int
 
 
 def _levels(values: np.ndarray) -> np.ndarray:
-    """float32 values as uint8 levels, clipped to 0..255 and truncated (as np.clip and astype give them:
-    OpenCV's thresholds clip a 1080p mark's crop in a tenth of np.clip's time)."""
+    """float32 values as uint8 levels, clipped to 0..255 and truncated, as np.clip and astype give them
+    (OpenCV's thresholds clip far faster than np.clip)."""
     flat = values.reshape(values.shape[0], -1)
     cv2.threshold(flat, 255, 255, cv2.THRESH_TRUNC, dst=flat)
     cv2.threshold(flat, 0, 0, cv2.THRESH_TOZERO, dst=flat)
