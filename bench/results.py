@@ -4,6 +4,7 @@ and leaves every other section as it was."""
 from __future__ import annotations
 
 import os
+import platform
 from datetime import datetime, timezone
 
 from scripts.footage import ROOT
@@ -14,8 +15,11 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 def cpu_model() -> str:
     """The CPU's model name. The machines this project is measured on change between sessions (an Intel
     Xeon, an AMD EPYC with two thirds of its speed), and every figure moves with them."""
-    with open("/proc/cpuinfo") as info:
-        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    except OSError:  # not Linux
+        return platform.processor() or "?"
 
 
 def stamped(heading: str, command: str) -> str:

@@ -42,8 +42,8 @@ class _Estimate:
 
 
 def _levels(values: np.ndarray) -> np.ndarray:
-    """float32 values as uint8 levels, clipped to 0..255 and truncated, as np.clip and astype give them
-    (OpenCV's thresholds clip far faster than np.clip)."""
+    """Finite float32 values (a C-contiguous array, clipped in place) as uint8 levels, clipped to 0..255
+    and truncated, as np.clip and astype give them (OpenCV's thresholds clip far faster than np.clip)."""
     flat = values.reshape(values.shape[0], -1)
     cv2.threshold(flat, 255, 255, cv2.THRESH_TRUNC, dst=flat)
     cv2.threshold(flat, 0, 0, cv2.THRESH_TOZERO, dst=flat)
@@ -95,7 +95,7 @@ class BlendEstimator:
         estimate = self._estimate(box, mask)
         if estimate is None or estimate.window is None:  # an opaque mark: nothing to undo
             return crop, mask
-        part = crop[estimate.window].astype(np.float32)
+        part = crop[estimate.window].astype(np.float32, order="C")  # `_levels` clips it in place
         part -= estimate.offset
         part *= estimate.gain
         part += 0.5
