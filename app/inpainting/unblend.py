@@ -132,6 +132,7 @@ class BlendEstimator:
         gain = np.ascontiguousarray(np.repeat(1.0 / (1.0 - a), 3, axis=2)[y : y + h, x : x + w])
         offset = np.ascontiguousarray((a * colour).astype(np.float32)[y : y + h, x : x + w])
         remaining = np.where(confident, 0, mask).astype(np.uint8)
+        remaining.flags.writeable = False  # handed out for every frame this estimate serves
         estimate = _Estimate(window, gain, offset, remaining, observed)
         if len(self._cache) > 64:
             self._cache.clear()
