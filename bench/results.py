@@ -14,7 +14,8 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 
 def cpu_model() -> str:
     """The CPU's model name. The machines this project is measured on change between sessions (an Intel
-    Xeon, an AMD EPYC with two thirds of its speed), and every figure moves with them."""
+    Xeon, then an AMD EPYC where bench.speed's bare transcodes took 1.4-1.8x as long), and every figure
+    moves with them."""
     try:
         with open("/proc/cpuinfo") as info:
             return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")

@@ -172,8 +172,8 @@ def test_unblending_inverts_over_the_confident_pixels_as_over_the_whole_crop() -
     np.testing.assert_array_equal(restored, np.clip(whole, 0, 255).astype(np.uint8))
     inside = mask > 0
     undone = inside & (remaining == 0)
-    x, y, w, h = cv2.boundingRect(undone.astype(np.uint8))
-    assert estimate.window == (slice(y, y + h), slice(x, x + w))
+    rx, ry, rw, rh = cv2.boundingRect(undone.astype(np.uint8))
+    assert estimate.window == (slice(ry, ry + rh), slice(rx, rx + rw))
     edges = np.array([[-300.0, -0.5, -0.0, 0.2, 0.99, 254.9, 255.0, 255.5, 300.0]], np.float32)
     np.testing.assert_array_equal(_levels(edges.copy()), np.clip(edges, 0, 255).astype(np.uint8))
     assert 0 < int(undone.sum()) < int(inside.sum())
