@@ -129,8 +129,9 @@ class BlendEstimator:
         a = np.where(confident, alpha, 0.0)[:, :, None].astype(np.float32)
         x, y, w, h = cv2.boundingRect(confident.astype(np.uint8))
         window = (slice(y, y + h), slice(x, x + w)) if w and h else None
-        gain = np.ascontiguousarray(np.repeat(1.0 / (1.0 - a), 3, axis=2)[y : y + h, x : x + w])
-        offset = np.ascontiguousarray((a * colour).astype(np.float32)[y : y + h, x : x + w])
+        a, colour = a[y : y + h, x : x + w], colour[y : y + h, x : x + w]
+        gain = np.repeat(1.0 / (1.0 - a), 3, axis=2)
+        offset = (a * colour).astype(np.float32)
         remaining = np.where(confident, 0, mask).astype(np.uint8)
         remaining.flags.writeable = False  # handed out for every frame this estimate serves
         estimate = _Estimate(window, gain, offset, remaining, observed)
