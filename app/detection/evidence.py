@@ -9,7 +9,8 @@ evidence from many seconds of the video:
   between a few places) is proposed in a large share of the video, for several seconds in all;
 * its pixels stay the same: the edge picture inside matches the spot's median edge picture (or, for a
   semi-opaque mark whose edges the busy scenery showing through drowns, its colours change by a
-  fraction of what the moving scenery's do);
+  fraction of what the moving scenery's do, or its signed gradients agree from one sighting to the
+  next while the scene's cancel out);
 * and either the picture around it changes while it stays (moving camera, cuts), or, where the
   scene stands still and time cannot tell, a trained watermark detector says it is a mark: surely
   (a high score), or less surely where the place's pixels lack the camera's noise as an overlay's do.
@@ -85,6 +86,9 @@ MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this m
 SCENE_MOVES = 10.0  # grey levels: the surroundings' typical change across sightings (median absolute deviation)
 STEADY_PIXELS = 0.35  # ... of which the place's pixels change at most this share, when its edges disagree,
 STEADY_SHARE = 0.85  # ... in this share of its sightings
+AGREES = 0.5  # correlation of a sighting's signed gradients with the other sightings' median, inside a place,
+SCENE_AGREES = 0.2  # ... and at most this in the typical sighting around it, for its edges to stay as the scene moves
+AGREE_SIDE, AGREE_LOOKS = 96, 16  # px (long side of the place's surroundings) and sightings that test reads at most
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 SCENE_EDGES = 90  # percentile of a frame's edges above which they are clipped before that correlation
@@ -182,6 +186,42 @@ def _spills(box: Box, region: Box, shape: tuple[int, ...], width: int, height: i
     h, w = shape[:2]
     return (box[0] == 0 < region[0]) or (box[1] == 0 < region[1]) or (box[2] == w and region[2] < width) or \
         (box[3] == h and region[3] < height)
+
+
+def _signed_gradients(picture: np.ndarray) -> np.ndarray:
+    """(h, w, 6) float32: the x and y gradients of an RGB picture's channels, with their signs (a
+    semi-transparent mark brightens or darkens the scene under it the same way at every sighting)."""
+    blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
+    return np.concatenate([cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1)], axis=2)
+
+
+def _hulls(binary: np.ndarray) -> np.ndarray:
+    """`binary` (uint8 0/1) with each 8-connected part replaced by its convex hull. A semi-transparent
+    mark's outline shows in the median of the sightings only where its colour differs from the scene's
+    typical colour, so its body is not always enclosed; its inner edges (a door in a house) span it."""
+    count, labels = cv2.connectedComponents(binary, connectivity=8)
+    out = np.zeros_like(binary)
+    for label in range(1, count):
+        cv2.fillConvexPoly(out, cv2.convexHull(cv2.findNonZero((labels == label).astype(np.uint8))), 1)
+    return out
+
+
+def _agreement(gradients: np.ndarray) -> np.ndarray:
+    """Per sighting of (n, ...) signed gradients, their correlation with the median of the other sightings'
+    (the median of all would share the sighting's own scene). The medians come from one sort per pixel:
+    leaving out the value at rank r moves the remaining values from r on down by one place."""
+    n = len(gradients)
+    values = np.ascontiguousarray(gradients.reshape(n, -1).T)  # (pixels, n)
+    order = np.argsort(values, axis=1)
+    ranked = np.take_along_axis(values, order, axis=1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n), order.shape), axis=1)
+
+    def remaining(position: int) -> np.ndarray:  # per pixel and left-out sighting: the value at `position`
+        return np.take_along_axis(ranked, position + (position >= rank), axis=1)
+
+    medians = (remaining((n - 2) // 2) + remaining((n - 1) // 2)) / 2
+    return np.array([correlation(values[:, k], medians[:, k]) for k in range(n)])
 
 
 def _jumps(spots: list[Spot]) -> int:
@@ -586,7 +626,8 @@ class EvidenceDetector(Detector):
                 continue
             members = [seen[k] for k in family]
             consistency = float(np.median([self._consistency(m.crops) for m in members]))
-            steady = self._steady(members[0]) if consistency < CONSISTENT and len(members) == 1 else None
+            steady = (self._steady(members[0]) or self._agreeing(members[0])) \
+                if consistency < CONSISTENT and len(members) == 1 else None
             if consistency < CONSISTENT and steady is None:
                 continue
             around = float(np.median([self._consistency(m.contexts) for m in members]))
@@ -730,6 +771,56 @@ class EvidenceDetector(Detector):
             Growth(region, steady, _outside(box, region, size), padded[:2])
         return (f"its pixels stay while the scene around it changes (at most {worst:.2f} of the scene's change in "
                 f"{STEADY_SHARE:.0%} of its sightings)", growth)
+
+    def _agreeing(self, spot: Spot) -> tuple[str, Growth | None] | None:
+        """Why a place whose edges disagree across sightings is still a mark, with the pixels it covers, or
+        None: its signed gradients agree from one sighting to the next while the scene's around it do not.
+        A semi-transparent mark over busy scenery (a 0.6-opacity icon over a graffiti wall) adds its own
+        gradients to the scene's: the scene's show through and set its edge pictures apart (those are
+        unsigned, for an opaque mark's outline flips sign with the background), and its colours change
+        with the scene too much for `_steady`, but as the scene moves its gradients point every way and
+        cancel out in the median of the sightings, while the mark's stay. Over the kept samples that saw it
+        (`QUIET_LOOKS` at least; at most `AGREE_LOOKS` of them, spread over the video, read at `AGREE_SIDE`:
+        each is compared with a median of the others), each sighting's signed gradients inside the
+        proposal are correlated with the median of the others': in nearly every sighting (`STEADY_SHARE`)
+        by `AGREES` or more, while the typical sighting's around it correlate by at most `SCENE_AGREES` (a
+        still scene never passes; a subtitle line whose words change agrees in some sightings only). The
+        mark's pixels are the convex hulls of the strong median gradients joined to the proposal; when
+        they spread to the edge of the surroundings, the camera follows something larger than a mark, and
+        it is not one."""
+        hits = set(spot.hits)
+        frames = [frame for index, frame in sorted(self.looks, key=lambda look: look[0]) if index in hits]
+        if len(frames) < QUIET_LOOKS:
+            return None
+        frames = frames[:: -(-len(frames) // AGREE_LOOKS)]
+        padded, region = spot.regions(self.aw, self.ah)
+        cx1, cy1, cx2, cy2 = region
+        scale = min(1.0, AGREE_SIDE / max(cx2 - cx1, cy2 - cy1))
+        size = (max(4, round((cx2 - cx1) * scale)), max(4, round((cy2 - cy1) * scale)))
+        stack = np.stack([_signed_gradients(cv2.resize(frame[cy1:cy2, cx1:cx2], size, interpolation=cv2.INTER_AREA))
+                          for frame in frames])
+        inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
+        ring = np.ones(stack.shape[1:3], bool)
+        ring[inner[1] : inner[3], inner[0] : inner[2]] = False
+        if not ring.any():
+            return None
+        scene = float(np.median(_agreement(stack[:, ring])))
+        if scene > SCENE_AGREES:
+            return None
+        worst = float(np.quantile(_agreement(stack[:, own_box[1] : own_box[3], own_box[0] : own_box[2]]),
+                                  1 - STEADY_SHARE))
+        logger.debug("Signed gradients at {}: {:.2f} inside in {:.0%} of sightings, {:.2f} around", spot.box, worst,
+                     STEADY_SHARE, scene)
+        if worst < AGREES:
+            return None
+        strong = _hulls(_shape(np.abs(np.median(stack, axis=0)).max(axis=2)).astype(np.uint8))
+        box = _touching(strong, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
+        if _spills(box, region, strong.shape, self.aw, self.ah):
+            return None
+        growth = None if _area(box) > min(self.max_area, MAX_GROWTH * _area(inner)) else \
+            Growth(region, strong, _outside(box, region, size), padded[:2])
+        return (f"its edges stay while the scene's change under it (signed gradients agree by {worst:.2f} in "
+                f"{STEADY_SHARE:.0%} of its sightings, {scene:.2f} around)", growth)
 
     def _growth(self, members: list[Spot]) -> Growth | None:
         """Where the mark continues beyond the proposal, from edges that persist across all the

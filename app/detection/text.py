@@ -3,7 +3,7 @@
 PP-OCRv4's detector is the ONNX model that `rapidocr-onnxruntime` ships in its wheel. It is converted
 to a torch module with onnx2torch (its `Constant` nodes moved into initializers first, which
 onnx2torch needs) when it runs on the worker's CUDA device, batched behind the same out-of-memory
-ladder as YOLO and LaMa; on the CPU the ONNX graph itself runs in OpenVINO (`CpuRunner`), without
+ladder as YOLO and LaMa; on the CPU the ONNX graph itself runs in ONNX Runtime (`CpuRunner`), without
 importing torch (two seconds of every CLI run). The output is a probability map; boxes are
 its connected regions (for text, grown as PP-OCR's unclip grows its shrunk text kernels). The
 watermark detector (`training/finetune.py`) is the same network with fine-tuned weights, stored as
