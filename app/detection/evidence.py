@@ -86,9 +86,9 @@ MOVING_MARGIN = 0.2  # the inside must agree with itself across sightings this m
 SCENE_MOVES = 10.0  # grey levels: the surroundings' typical change across sightings (median absolute deviation)
 STEADY_PIXELS = 0.35  # ... of which the place's pixels change at most this share, when its edges disagree,
 STEADY_SHARE = 0.85  # ... in this share of its sightings
-AGREES = 0.5  # correlation of a sighting's signed gradients with the other sightings' median, inside a place,
+AGREES = 0.45  # correlation of a sighting's signed gradients with the other sightings' median, inside a place,
 SCENE_AGREES = 0.2  # ... and at most this in the typical sighting around it, for its edges to stay as the scene moves
-AGREE_SIDE, AGREE_LOOKS = 96, 16  # px (long side of the place's surroundings) and sightings that test reads at most
+AGREE_SIDE, AGREE_LOOKS = 160, 16  # px (long side of the place's surroundings) and sightings that test reads at most
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 SCENE_EDGES = 90  # percentile of a frame's edges above which they are clipped before that correlation
@@ -112,8 +112,14 @@ def edges(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def gradients(picture: np.ndarray) -> np.ndarray:
     """`edges` at the picture's own size, before the resize: what a search at several sizes shares."""
+    gx, gy = signed_gradients(picture)
+    return np.stack([_strongest(gx), _strongest(gy)])
+
+
+def signed_gradients(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y gradients of an RGB picture's channels, (h, w, 3) float32 each, with their signs."""
     blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
-    return np.stack([_strongest(cv2.Sobel(blurred, cv2.CV_32F, 1, 0)), _strongest(cv2.Sobel(blurred, cv2.CV_32F, 0, 1))])
+    return cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1)
 
 
 def _strongest(gradient: np.ndarray) -> np.ndarray:
@@ -188,11 +194,19 @@ def _spills(box: Box, region: Box, shape: tuple[int, ...], width: int, height: i
         (box[3] == h and region[3] < height)
 
 
-def _signed_gradients(picture: np.ndarray) -> np.ndarray:
-    """(h, w, 6) float32: the x and y gradients of an RGB picture's channels, with their signs (a
-    semi-transparent mark brightens or darkens the scene under it the same way at every sighting)."""
-    blurred = cv2.GaussianBlur(picture.astype(np.float32), (3, 3), 0)
-    return np.concatenate([cv2.Sobel(blurred, cv2.CV_32F, 1, 0), cv2.Sobel(blurred, cv2.CV_32F, 0, 1)], axis=2)
+def _fitted(box: Box, side: int) -> tuple[int, int]:
+    """The (w, h) a picture of `box` is stored at: its long side at most `side` px, each side 4 px at least."""
+    x1, y1, x2, y2 = box
+    scale = min(1.0, side / max(x2 - x1, y2 - y1))
+    return max(4, round((x2 - x1) * scale)), max(4, round((y2 - y1) * scale))
+
+
+def _changes(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over (n, h, w, 3) float32 pictures of one place at its sightings: the median picture, each
+    sighting's change from it per pixel (the channels' mean), and the median change per pixel."""
+    level = np.median(crops, axis=0)
+    deviation = np.abs(crops - level).mean(axis=3)
+    return level, deviation, np.median(deviation, axis=0)
 
 
 def _hulls(binary: np.ndarray) -> np.ndarray:
@@ -561,12 +575,8 @@ class EvidenceDetector(Detector):
         best = max(range(len(self.spots)), key=lambda s: iou(self.spots[s].box, box), default=None)
         if best is None or iou(self.spots[best].box, box) < SPOT_IOU:
             spot = Spot(box, (0, 0))
-            x1, y1, x2, y2 = spot.regions(self.aw, self.ah)[0]
-            scale = min(1.0, CROP_SIDE / max(x2 - x1, y2 - y1))
-            spot.crop_size = (max(4, round((x2 - x1) * scale)), max(4, round((y2 - y1) * scale)))
-            wx1, wy1, wx2, wy2 = spot.reach(self.aw, self.ah)
-            scale = min(1.0, WIDE_SIDE / max(wx2 - wx1, wy2 - wy1))
-            spot.wide_size = (max(4, round((wx2 - wx1) * scale)), max(4, round((wy2 - wy1) * scale)))
+            spot.crop_size = _fitted(spot.regions(self.aw, self.ah)[0], CROP_SIDE)
+            spot.wide_size = _fitted(spot.reach(self.aw, self.ah), WIDE_SIDE)
             self.spots.append(spot)
             best = len(self.spots) - 1
         spot = self.spots[best]
@@ -742,10 +752,7 @@ class EvidenceDetector(Detector):
             return None
         padded, region = spot.regions(self.aw, self.ah)
         cx1, cy1, cx2, cy2 = region
-        stack = np.stack([frame[cy1:cy2, cx1:cx2] for frame in frames]).astype(np.float32)
-        level = np.median(stack, axis=0)
-        deviation = np.abs(stack - level).mean(axis=3)  # per sample and pixel
-        change = np.median(deviation, axis=0)
+        level, deviation, change = _changes(np.stack([frame[cy1:cy2, cx1:cx2] for frame in frames]).astype(np.float32))
         flat = _blown(level)
         size = (cx2 - cx1, cy2 - cy1)
         inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
@@ -764,11 +771,9 @@ class EvidenceDetector(Detector):
             return None
         steady = without_specks(((change <= STEADY_PIXELS * scene) & ~flat).astype(np.uint8),
                                 max(QUIET_SPECK, round(QUIET_PART * _area(own_box))))
-        box = _touching(steady, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
-        if _spills(box, region, steady.shape, self.aw, self.ah):
+        contained, growth = self._outline(steady, own_box, region, padded)
+        if not contained:
             return None
-        growth = None if _area(box) > min(self.max_area, MAX_GROWTH * _area(inner)) else \
-            Growth(region, steady, _outside(box, region, size), padded[:2])
         return (f"its pixels stay while the scene around it changes (at most {worst:.2f} of the scene's change in "
                 f"{STEADY_SHARE:.0%} of its sightings)", growth)
 
@@ -781,10 +786,11 @@ class EvidenceDetector(Detector):
         with the scene too much for `_steady`, but as the scene moves its gradients point every way and
         cancel out in the median of the sightings, while the mark's stay. Over the kept samples that saw it
         (`QUIET_LOOKS` at least; at most `AGREE_LOOKS` of them, spread over the video, read at `AGREE_SIDE`:
-        each is compared with a median of the others), each sighting's signed gradients inside the
-        proposal are correlated with the median of the others': in nearly every sighting (`STEADY_SHARE`)
-        by `AGREES` or more, while the typical sighting's around it correlate by at most `SCENE_AGREES` (a
-        still scene never passes; a subtitle line whose words change agrees in some sightings only). The
+        each is compared with a median of the others), where the ring around the proposal changes by
+        `SCENE_MOVES` or more (as for `_steady`: a still scene never passes, however flat or faint), each
+        sighting's signed gradients inside the proposal are correlated with the median of the others': in
+        nearly every sighting (`STEADY_SHARE`) by `AGREES` or more, while the typical sighting's around it
+        correlate by at most `SCENE_AGREES` (a subtitle line whose words change agrees in some only). The
         mark's pixels are the convex hulls of the strong median gradients joined to the proposal; when
         they spread to the edge of the surroundings, the camera follows something larger than a mark, and
         it is not one."""
@@ -792,18 +798,17 @@ class EvidenceDetector(Detector):
         frames = [frame for index, frame in sorted(self.looks, key=lambda look: look[0]) if index in hits]
         if len(frames) < QUIET_LOOKS:
             return None
-        frames = frames[:: -(-len(frames) // AGREE_LOOKS)]
         padded, region = spot.regions(self.aw, self.ah)
         cx1, cy1, cx2, cy2 = region
-        scale = min(1.0, AGREE_SIDE / max(cx2 - cx1, cy2 - cy1))
-        size = (max(4, round((cx2 - cx1) * scale)), max(4, round((cy2 - cy1) * scale)))
-        stack = np.stack([_signed_gradients(cv2.resize(frame[cy1:cy2, cx1:cx2], size, interpolation=cv2.INTER_AREA))
-                          for frame in frames])
+        size = _fitted(region, AGREE_SIDE)
+        crops = np.stack([cv2.resize(frame[cy1:cy2, cx1:cx2], size, interpolation=cv2.INTER_AREA)
+                          for frame in frames[:: -(-len(frames) // AGREE_LOOKS)]]).astype(np.float32)
         inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
-        ring = np.ones(stack.shape[1:3], bool)
+        ring = np.ones(crops.shape[1:3], bool)
         ring[inner[1] : inner[3], inner[0] : inner[2]] = False
-        if not ring.any():
+        if not ring.any() or float(np.median(_changes(crops)[2][ring])) < SCENE_MOVES:
             return None
+        stack = np.stack([np.concatenate(signed_gradients(crop), axis=2) for crop in crops])
         scene = float(np.median(_agreement(stack[:, ring])))
         if scene > SCENE_AGREES:
             return None
@@ -813,14 +818,26 @@ class EvidenceDetector(Detector):
                      STEADY_SHARE, scene)
         if worst < AGREES:
             return None
-        strong = _hulls(_shape(np.abs(np.median(stack, axis=0)).max(axis=2)).astype(np.uint8))
-        box = _touching(strong, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
-        if _spills(box, region, strong.shape, self.aw, self.ah):
+        contained, growth = self._outline(_hulls(_shape(np.abs(np.median(stack, axis=0)).max(axis=2)).astype(np.uint8)),
+                                          own_box, region, padded)
+        if not contained:
             return None
-        growth = None if _area(box) > min(self.max_area, MAX_GROWTH * _area(inner)) else \
-            Growth(region, strong, _outside(box, region, size), padded[:2])
         return (f"its edges stay while the scene's change under it (signed gradients agree by {worst:.2f} in "
                 f"{STEADY_SHARE:.0%} of its sightings, {scene:.2f} around)", growth)
+
+    def _outline(self, picture: np.ndarray, own_box: Box, region: Box, padded: Box) -> tuple[bool, Growth | None]:
+        """Where a mark's pixels (`picture`, uint8, over `region` at any size) joined to its proposal (`own_box`,
+        in the picture) reach: (False, None) when they spread to the edge of the surroundings, where the
+        camera follows something larger than a mark; else (True, how the mark grows past its padded box, or
+        None when it would grow past `MAX_GROWTH` times that box or the largest box a mark may have)."""
+        size = (picture.shape[1], picture.shape[0])
+        box = _touching(picture, own_box, max(5, min(own_box[2] - own_box[0], own_box[3] - own_box[1]) | 1))
+        if _spills(box, region, picture.shape, self.aw, self.ah):
+            return False, None
+        grown = _outside(box, region, size)
+        if _area(grown) > min(self.max_area, MAX_GROWTH * _area(padded)):
+            return True, None
+        return True, Growth(region, picture, grown, padded[:2])
 
     def _growth(self, members: list[Spot]) -> Growth | None:
         """Where the mark continues beyond the proposal, from edges that persist across all the
