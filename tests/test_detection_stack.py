@@ -19,7 +19,7 @@ from app.config import ProcessOptions, Settings
 from app.detection.stack import build
 from app.gpu import make_plan
 from app.registry import BuildContext
-from app.detection.evidence import SHOWN, EvidenceDetector, Spot, _agreement, _jumps, _trained_samples, correlation
+from app.detection.evidence import SHOWN, EvidenceDetector, Spot, _agreement, _bridged, _jumps, _trained_samples, correlation
 from app.detection.types import Detection, Detector, Reading, iou
 from app.detection.text import MapDetector, map_predictor, model_path, text_network
 from app.media.probe import VideoInfo, probe
@@ -308,6 +308,13 @@ def test_signed_gradients_find_a_faint_mark_only_where_the_scene_moves_under_it(
     assert found is not None and found[0].startswith("its edges stay"), found
     grown = found[1]
     assert grown is not None and grown.box[0] <= x1 and grown.box[1] <= y1 and grown.box[2] >= x2 and grown.box[3] >= y2
+
+
+def test_a_marks_short_gaps_between_sightings_are_bridged_and_long_ones_are_not() -> None:
+    """Gaps of one or two samples between sightings are the detectors' misses; three samples, or the time
+    before the first and after the last sighting, are the mark's own."""
+    assert _bridged({2, 3, 5, 8, 9, 13}) == {4, 6, 7}
+    assert _bridged({4}) == set() and _bridged(set()) == set()
 
 
 def test_evidence_rules_on_hand_made_sightings() -> None:

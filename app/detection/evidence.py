@@ -90,6 +90,7 @@ AGREES = 0.45  # correlation of a sighting's signed gradients with the other sig
 SCENE_AGREES = 0.2  # ... and at most this in the typical sighting around it, for its edges to stay as the scene moves
 AGREE_SIDE, AGREE_LOOKS = 160, 16  # px (long side of the place's surroundings) and sightings that test reads at most
 SHOWN_FAINTLY = 0.2  # ... where the last sample saw the mark there
+BRIDGE = 2  # samples: a gap this long between two sightings of a mark at one place is taken as the detectors' miss
 SHOWN = 0.35  # per-frame correlation with the mark's edges for the frame to show the mark
 SCENE_EDGES = 90  # percentile of a frame's edges above which they are clipped before that correlation
 THIN = 12.0  # aspect ratio beyond which a box is a line (letterbox edge), not a mark
@@ -236,6 +237,16 @@ def _agreement(gradients: np.ndarray) -> np.ndarray:
 
     medians = (remaining((n - 2) // 2) + remaining((n - 1) // 2)) / 2
     return np.array([correlation(values[:, k], medians[:, k]) for k in range(n)])
+
+
+def _bridged(hits: set[int]) -> set[int]:
+    """The samples in gaps of at most `BRIDGE` samples between two of `hits`: a mark that stays at one place
+    and was seen on both sides of such a gap is taken to be there in it. The detectors miss a small or faint
+    mark now and then, and the frame-by-frame check then has only the mark's edges to go by, which a new
+    shot's strong edges can drown (`generated_01_moving` in `python -m bench.detection`, a 27x7 px handle at
+    0.7 opacity, came and went for over a second twice)."""
+    ordered = sorted(hits)
+    return {s for a, b in zip(ordered, ordered[1:], strict=False) if b - a <= BRIDGE + 1 for s in range(a + 1, b)}
 
 
 def _jumps(spots: list[Spot]) -> int:
@@ -666,6 +677,8 @@ class EvidenceDetector(Detector):
             for mark in marks + others:
                 logger.info("Mark at {} (analysis px): {} of {} samples ({} places), {}", mark.analysis_box,
                             len(mark.hits), self.samples, len(marks) + len(others), mark.evidence)
+            if len(marks) + len(others) == 1:
+                marks[0].hits |= _bridged(marks[0].hits)
             self.marks += marks + others
         self.marks = _merged(self.marks, self.width, self.height)
         self._say_what_decided()
