@@ -202,6 +202,13 @@ def _fitted(box: Box, side: int) -> tuple[int, int]:
     return max(4, round((x2 - x1) * scale)), max(4, round((y2 - y1) * scale))
 
 
+def _around(shape: tuple[int, ...], box: Box) -> np.ndarray:
+    """A bool (h, w) array of `shape`'s first two sides, True outside `box`: a place's surroundings."""
+    outside = np.ones(shape[:2], bool)
+    outside[box[1] : box[3], box[0] : box[2]] = False
+    return outside
+
+
 def _changes(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Over (n, h, w, 3) float32 pictures of one place at its sightings: the median picture, each
     sighting's change from it per pixel (the channels' mean), and the median change per pixel."""
@@ -745,6 +752,13 @@ class EvidenceDetector(Detector):
             return "still scene: the trained watermark detector confirms it, and its pixels lack the camera's noise"
         return None
 
+    def _sightings(self, spot: Spot) -> list[np.ndarray] | None:
+        """The kept samples that saw the place, in the video's order, or None when there are fewer than
+        `QUIET_LOOKS`: too few to tell what stays from what changes."""
+        hits = set(spot.hits)
+        frames = [frame for index, frame in sorted(self.looks, key=lambda look: look[0]) if index in hits]
+        return frames if len(frames) >= QUIET_LOOKS else None
+
     def _steady(self, spot: Spot) -> tuple[str, Growth | None] | None:
         """Why a place whose edges disagree across sightings is still a mark, with the pixels it covers, or
         None: its pixels stay while the picture around them changes. A semi-opaque mark with soft edges
@@ -759,9 +773,8 @@ class EvidenceDetector(Detector):
         away captions on a dark plate). The steady pixels within the box of those joined to the proposal
         are the mark's; when they spread to the edge of the surroundings, the camera follows something
         larger than a mark, and it is not one."""
-        hits = set(spot.hits)
-        frames = [frame for index, frame in self.looks if index in hits]
-        if len(frames) < QUIET_LOOKS:
+        frames = self._sightings(spot)
+        if frames is None:
             return None
         padded, region = spot.regions(self.aw, self.ah)
         cx1, cy1, cx2, cy2 = region
@@ -771,8 +784,7 @@ class EvidenceDetector(Detector):
         inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
         inside = np.zeros(change.shape, bool)
         inside[own_box[1] : own_box[3], own_box[0] : own_box[2]] = True
-        ring = np.ones(change.shape, bool)
-        ring[inner[1] : inner[3], inner[0] : inner[2]] = False
+        ring = _around(change.shape, inner)
         if not ring.any() or (inside & ~flat).sum() < max(1, 0.5 * inside.sum()):
             return None
         scene = float(np.median(change[ring]))
@@ -807,9 +819,8 @@ class EvidenceDetector(Detector):
         mark's pixels are the convex hulls of the strong median gradients joined to the proposal; when
         they spread to the edge of the surroundings, the camera follows something larger than a mark, and
         it is not one."""
-        hits = set(spot.hits)
-        frames = [frame for index, frame in sorted(self.looks, key=lambda look: look[0]) if index in hits]
-        if len(frames) < QUIET_LOOKS:
+        frames = self._sightings(spot)
+        if frames is None:
             return None
         padded, region = spot.regions(self.aw, self.ah)
         cx1, cy1, cx2, cy2 = region
@@ -817,8 +828,7 @@ class EvidenceDetector(Detector):
         crops = np.stack([cv2.resize(frame[cy1:cy2, cx1:cx2], size, interpolation=cv2.INTER_AREA)
                           for frame in frames[:: -(-len(frames) // AGREE_LOOKS)]]).astype(np.float32)
         inner, own_box = _within(padded, region, size), _within(spot.box, region, size)
-        ring = np.ones(crops.shape[1:3], bool)
-        ring[inner[1] : inner[3], inner[0] : inner[2]] = False
+        ring = _around(crops.shape[1:3], inner)
         if not ring.any() or float(np.median(_changes(crops)[2][ring])) < SCENE_MOVES:
             return None
         stack = np.stack([np.concatenate(signed_gradients(crop), axis=2) for crop in crops])
@@ -868,8 +878,7 @@ class EvidenceDetector(Detector):
         first = members[0]
         reach = first.reach(self.aw, self.ah)
         inner = _within(first.regions(self.aw, self.ah)[0], reach, size)
-        outside = np.ones_like(persistent, bool)
-        outside[inner[1] : inner[3], inner[0] : inner[2]] = False
+        outside = _around(persistent.shape, inner)
         if persistent[outside].mean() > STILL_BACKGROUND:
             return None
         persistent = without_specks(persistent, SPECK)
@@ -953,8 +962,7 @@ class EvidenceDetector(Detector):
         level = np.median(stack, axis=0)
         clipped = _blown(level)
         inner = _within(padded, region, (rx2 - rx1, ry2 - ry1))
-        outside = np.ones_like(spread, bool)
-        outside[inner[1] : inner[3], inner[0] : inner[2]] = False
+        outside = _around(spread.shape, inner)
         noise = float(np.median(spread[outside]))
         if noise < NOISE_FLOOR:
             logger.debug("Scene noise {:.2f} over {}: too clean to tell an overlay by", noise, region)
